@@ -1,0 +1,36 @@
+"""CASME (I), 60 fps, in the layout pipeline.synthetic.layouts.CASMEWriter documents.
+
+The release "resembles CASME II": per-subject folders of per-clip frame folders
+(`Cropped/subNN/<Filename>/reg_img<N>.jpg`) and a coding sheet `CASME-coding.xlsx` with
+`Subject | Filename | OnsetFrame | ApexFrame | OffsetFrame | Action Units | Emotion`, so it goes
+through the same row-to-frames rules as CASME II.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.databases.casme2 import compact_aus
+from pipeline.databases.coded import CodedDatabase, read_coded
+from pipeline.databases.common import AdapterResult
+from pipeline.databases.frames import FrameLayout, find_layout, require_root
+from pipeline.databases.sheets import find_sheet
+
+SHEETS = ("CASME-coding.xlsx",)
+LAYOUTS = (FrameLayout("Cropped", r"reg_img(\d+)\.jpg", "reg_img<N>.jpg"),)
+EMOTIONS = ("disgust", "repression", "surprise", "tense", "happiness", "fear", "sadness",
+            "contempt")
+
+CASME = CodedDatabase(
+    key="casme", fps=60,
+    columns={"subject": "Subject", "clip": "Filename", "onset": "OnsetFrame",
+             "apex": "ApexFrame", "offset": "OffsetFrame", "aus": "Action Units",
+             "emotion": "Emotion"},
+    emotions=EMOTIONS, subject_folder=lambda n: f"sub{n:02d}", clean_aus=compact_aus)
+
+
+def read_casme(root: Path | str) -> AdapterResult:
+    root = require_root(root, "CASME (I)", "casme", "CASME-coding.xlsx and Cropped/")
+    sheet = find_sheet(root, SHEETS, "CASME coding sheet")
+    layout = find_layout(root, LAYOUTS, "CASME")
+    return read_coded(CASME, sheet, root / layout.folder, layout)
