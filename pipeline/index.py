@@ -1,0 +1,208 @@
+"""`index` stage: every configured database -> one sample table and a human-readable report.
+
+Reads each database in `index.use` through its adapter (pipeline/databases), labels every clip
+under every class scheme (pipeline/schemes.py), takes the MEGC 2019 composite membership from the
+challenge's ground-truth file when one is configured, and writes
+
+    data/index/samples.csv   one row per clip: ids, frame folder and files, onset/apex/offset,
+                             native label, AUs, one column per class scheme
+    data/index/report.json   counts per database / scheme / class / subject, repaired and
+                             skipped rows with reasons
+    data/index/report.md     the same for people
+
+A database that cannot be read stops the stage with one line (file, row, what to do); rows that
+can be repaired or must be skipped are listed in the report instead. Outputs are written to
+temporary files and renamed, so a failed run leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from pipeline.databases import read_database
+from pipeline.databases.common import Clip, DatabaseError, RowIssue
+from pipeline.databases.megc import megc_composite, read_megc2019_gt
+from pipeline.schemes import SCHEMES, add_scheme_columns
+
+# The adapter key -> the `databases:` entry in params.yaml holding its root.
+ROOT_KEY = {"casme2": "casme2", "samm": "samm", "smic_hs": "smic", "smic_vis": "smic",
+            "smic_nir": "smic", "casme": "casme"}
+COLUMNS = ["sample_id", "database", "subject", "subject_id", "clip", "frame_dir", "frames",
+           "first_frame", "last_frame", "n_frames", "onset", "apex", "offset", "fps", "emotion",
+           "action_units", "objective_class", "source", "row", "repairs"]
+
+
+def clip_row(clip: Clip, repo: Path) -> dict:
+    """One table row; frame folders inside the repository are stored relative to it."""
+    frame_dir = Path(clip.frame_dir).resolve()
+    try:
+        frame_dir = frame_dir.relative_to(repo)
+    except ValueError:
+        pass
+    return {
+        "sample_id": clip.sample_id, "database": clip.database, "subject": clip.subject,
+        "subject_id": clip.subject_id, "clip": clip.clip, "frame_dir": frame_dir.as_posix(),
+        "frames": " ".join(clip.frames), "first_frame": clip.frame_numbers[0],
+        "last_frame": clip.frame_numbers[-1], "n_frames": len(clip.frames),
+        "onset": clip.onset, "apex": clip.apex, "offset": clip.offset, "fps": clip.fps,
+        "emotion": clip.emotion, "action_units": clip.action_units,
+        "objective_class": clip.objective_class, "source": clip.source, "row": clip.row,
+        "repairs": "; ".join(clip.repairs),
+    }
+
+
+def build_index(use: list[str], roots: dict[str, str], megc_gt: str | None,
+                repo: Path = Path(".")) -> tuple[pd.DataFrame, list[RowIssue]]:
+    """Read the databases and label every clip; raises DatabaseError on unusable input."""
+    unknown = [name for name in use if name not in ROOT_KEY]
+    if unknown:
+        raise DatabaseError(f"params.yaml index.use: unknown database {unknown[0]!r}; "
+                            f"choose from {sorted(ROOT_KEY)}")
+    clips: list[Clip] = []
+    issues: list[RowIssue] = []
+    for name in use:
+        result = read_database(name, roots[ROOT_KEY[name]])
+        clips += result.clips
+        issues += result.issues
+    duplicated = [sid for sid, n in Counter(c.sample_id for c in clips).items() if n > 1]
+    if duplicated:
+        raise DatabaseError(f"sample id {duplicated[0]!r} occurs twice across the configured "
+                            "databases; give each database its own root in params.yaml")
+
+    repo = repo.resolve()
+    table = pd.DataFrame([clip_row(c, repo) for c in clips], columns=COLUMNS)
+    for col in ["apex", "objective_class", "row"]:
+        table[col] = table[col].astype("Int64")
+    table = add_scheme_columns(table)
+
+    composite_dbs = {"casme2", "samm", "smic_hs"} & set(use)
+    if megc_gt and composite_dbs:
+        # The official composite list decides membership and class; the rule-based labels stay
+        # available for comparison, and every disagreement is reported.
+        gt_rows = [r for r in read_megc2019_gt(Path(megc_gt)) if r[0] in composite_dbs]
+        official, gt_issues = megc_composite([c for c in clips if c.database in composite_dbs],
+                                             gt_rows)
+        issues += gt_issues
+        rule = table["megc3"]
+        table["megc3"] = table["sample_id"].map(official).astype("string")
+        for sid, by_rule, by_gt in zip(table["sample_id"], rule, table["megc3"]):
+            by_rule = None if pd.isna(by_rule) else str(by_rule)
+            by_gt = None if pd.isna(by_gt) else str(by_gt)
+            if by_rule == by_gt:
+                continue
+            issues.append(RowIssue(sid.split("/")[0], str(megc_gt), None, sid, "repaired",
+                                   f"megc3 label {by_gt or 'excluded'} from the composite list, "
+                                   f"rule gives {by_rule or 'excluded'}"))
+    return table.sort_values("sample_id").reset_index(drop=True), issues
+
+
+def summarise(table: pd.DataFrame, issues: list[RowIssue]) -> dict:
+    """Counts per database, per scheme and class, per subject; every repair and skip."""
+    schemes = {}
+    for key in SCHEMES:
+        labelled = table[table[key].notna()]
+        if labelled.empty:
+            continue
+        schemes[key] = {
+            "samples": len(labelled),
+            "subjects": int(labelled["subject_id"].nunique()),
+            "per_class": {str(k): int(v) for k, v in labelled[key].value_counts().sort_index().items()},
+            "per_database": {str(k): int(v) for k, v in labelled["database"].value_counts().sort_index().items()},
+        }
+    per_db = {}
+    for db, rows in table.groupby("database"):
+        per_db[str(db)] = {
+            "samples": len(rows), "subjects": int(rows["subject"].nunique()),
+            "frames": int(rows["n_frames"].sum()),
+            "missing_apex": int(rows["apex"].isna().sum()),
+            "per_emotion": {str(k): int(v) for k, v in rows["emotion"].value_counts().sort_index().items()},
+            "per_subject": {str(k): int(v) for k, v in rows["subject"].value_counts().sort_index().items()},
+        }
+    return {
+        "samples": len(table), "subjects": int(table["subject_id"].nunique()),
+        "frames": int(table["n_frames"].sum()),
+        "databases": per_db, "schemes": schemes,
+        "repaired": [vars(i) for i in issues if i.action == "repaired"],
+        "skipped": [vars(i) for i in issues if i.action == "skipped"],
+    }
+
+
+def report_markdown(summary: dict) -> str:
+    """The report people read: counts first, then every repaired and skipped row."""
+    lines = ["# Index report", "",
+             f"{summary['samples']} clips, {summary['subjects']} subjects, "
+             f"{summary['frames']} frames; {len(summary['repaired'])} rows repaired, "
+             f"{len(summary['skipped'])} skipped.", "", "## Databases", "",
+             "| database | clips | subjects | frames | missing apex | emotions |",
+             "|---|---|---|---|---|---|"]
+    for db, s in summary["databases"].items():
+        emotions = ", ".join(f"{k} {v}" for k, v in s["per_emotion"].items())
+        lines.append(f"| {db} | {s['samples']} | {s['subjects']} | {s['frames']} | "
+                     f"{s['missing_apex']} | {emotions} |")
+    lines += ["", "## Class schemes", "", "| scheme | samples | subjects | per class | per database |",
+              "|---|---|---|---|---|"]
+    for key, s in summary["schemes"].items():
+        per_class = ", ".join(f"{k} {v}" for k, v in s["per_class"].items())
+        per_db = ", ".join(f"{k} {v}" for k, v in s["per_database"].items())
+        lines.append(f"| {key} | {s['samples']} | {s['subjects']} | {per_class} | {per_db} |")
+    lines += ["", "## Clips per subject", ""]
+    for db, s in summary["databases"].items():
+        lines.append(f"- {db}: " + ", ".join(f"{k} {v}" for k, v in s["per_subject"].items()))
+    for action in ("repaired", "skipped"):
+        lines += ["", f"## {action.capitalize()} rows", ""]
+        if not summary[action]:
+            lines.append("None.")
+            continue
+        lines += ["| database | clip | file | row | reason |", "|---|---|---|---|---|"]
+        for i in summary[action]:
+            lines.append(f"| {i['database']} | {i['clip']} | {Path(i['source']).name} | "
+                         f"{i['row'] if i['row'] is not None else ''} | {i['reason']} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write next to the target and rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def load_index(path: str | Path = "data/index/samples.csv") -> pd.DataFrame:
+    """The sample table with its nullable integer columns restored."""
+    table = pd.read_csv(path, dtype={"subject": str, "clip": str, "action_units": str,
+                                     "repairs": str, "frames": str})
+    for col in ["apex", "objective_class", "row"]:
+        table[col] = table[col].astype("Int64")
+    for key in SCHEMES:
+        if key in table:
+            table[key] = table[key].astype("string")
+    return table
+
+
+def main(params_path: str = "params.yaml", out_dir: str = "data/index") -> None:
+    params = yaml.safe_load(Path(params_path).read_text())
+    roots = params["databases"]
+    table, issues = build_index(params["index"]["use"], roots, roots.get("megc2019_gt") or None)
+    summary = summarise(table, issues)
+    out = Path(out_dir)
+    write_atomic(out / "samples.csv", table.to_csv(index=False))
+    write_atomic(out / "report.json", json.dumps(summary, indent=2) + "\n")
+    write_atomic(out / "report.md", report_markdown(summary))
+    print(f"indexed {summary['samples']} clips from {len(summary['databases'])} databases "
+          f"({summary['frames']} frames); {len(summary['repaired'])} repaired, "
+          f"{len(summary['skipped'])} skipped -> {out / 'report.md'}")
+
+
+if __name__ == "__main__":
+    try:
+        main(*sys.argv[1:])
+    except DatabaseError as error:
+        sys.exit(f"index: {error}")

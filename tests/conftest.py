@@ -1,0 +1,35 @@
+"""Shared fixtures: a tiny synthetic database generated once per test session."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_synthesize_params(out: Path, seed: int = 11) -> dict:
+    """The repository's synthesize params shrunk to a few clips per database."""
+    params = copy.deepcopy(yaml.safe_load((REPO / "params.yaml").read_text())["synthesize"])
+    params["seed"] = seed
+    params["out"] = str(out)
+    params["casme2"].update(subjects=3, clips=10, frames=[8, 12])
+    params["samm"].update(subjects=2, clips=6, frames=[8, 12])
+    params["smic_hs"].update(subjects=2, clips=6, frames=[6, 9])
+    params["smic_vis"].update(subjects=1, clips=3, frames=[4, 6])
+    params["smic_nir"].update(subjects=1, clips=3, frames=[4, 6])
+    params["casme"].update(subjects=2, clips=4, frames=[6, 8])
+    params["macro"].update(subjects=1, per_class=1)
+    return params
+
+
+@pytest.fixture(scope="session")
+def tiny_synthetic(tmp_path_factory) -> tuple[Path, dict]:
+    """(root, params) of a tiny synthetic database written by the real generator."""
+    from pipeline.synthesize import synthesize
+
+    params = tiny_synthesize_params(tmp_path_factory.mktemp("synthetic") / "synthetic")
+    return synthesize(params), params
