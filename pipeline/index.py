@@ -162,9 +162,18 @@ def report_markdown(summary: dict) -> str:
             continue
         lines += ["| database | clip | file | row | reason |", "|---|---|---|---|---|"]
         for i in summary[action]:
-            lines.append(f"| {i['database']} | {i['clip']} | {Path(i['source']).name} | "
+            lines.append(f"| {i['database']} | {i['clip']} | {short_source(i['source'])} | "
                          f"{i['row'] if i['row'] is not None else ''} | {i['reason']} |")
     return "\n".join(lines) + "\n"
+
+
+def short_source(source: str) -> str:
+    """A spreadsheet by its name; a clip or frame folder by its last three path parts, which
+    locate it inside the database (`Cropped/sub06/EP16f`)."""
+    path = Path(source)
+    if path.suffix.lower() in {".xlsx", ".xls", ".csv"}:
+        return path.name
+    return "/".join(path.parts[-3:])
 
 
 def write_atomic(path: Path, text: str) -> None:
