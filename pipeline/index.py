@@ -4,7 +4,8 @@ Reads each database in `index.use` through its adapter (pipeline/databases), lab
 under every class scheme (pipeline/schemes.py), takes the MEGC 2019 composite membership from the
 challenge's ground-truth file when one is configured, and writes
 
-    data/index/samples.csv   one row per clip: ids, frame folder and files, onset/apex/offset,
+    data/index/samples.csv   one row per clip: ids, frame folder, files and their numbers,
+                             onset/apex/offset (frame numbers),
                              native label, AUs, one column per class scheme
     data/index/report.json   counts per database / scheme / class / subject, repaired and
                              skipped rows with reasons
@@ -35,8 +36,8 @@ from pipeline.schemes import SCHEMES, add_scheme_columns
 ROOT_KEY = {"casme2": "casme2", "samm": "samm", "smic_hs": "smic", "smic_vis": "smic",
             "smic_nir": "smic", "casme": "casme"}
 COLUMNS = ["sample_id", "database", "subject", "subject_id", "clip", "frame_dir", "frames",
-           "first_frame", "last_frame", "n_frames", "onset", "apex", "offset", "fps", "emotion",
-           "action_units", "objective_class", "source", "row", "repairs"]
+           "frame_numbers", "first_frame", "last_frame", "n_frames", "onset", "apex", "offset",
+           "fps", "emotion", "action_units", "objective_class", "source", "row", "repairs"]
 
 
 def clip_row(clip: Clip, repo: Path) -> dict:
@@ -49,8 +50,10 @@ def clip_row(clip: Clip, repo: Path) -> dict:
     return {
         "sample_id": clip.sample_id, "database": clip.database, "subject": clip.subject,
         "subject_id": clip.subject_id, "clip": clip.clip, "frame_dir": frame_dir.as_posix(),
-        "frames": " ".join(clip.frames), "first_frame": clip.frame_numbers[0],
-        "last_frame": clip.frame_numbers[-1], "n_frames": len(clip.frames),
+        "frames": " ".join(clip.frames),
+        "frame_numbers": " ".join(map(str, clip.frame_numbers)),
+        "first_frame": clip.frame_numbers[0], "last_frame": clip.frame_numbers[-1],
+        "n_frames": len(clip.frames),
         "onset": clip.onset, "apex": clip.apex, "offset": clip.offset, "fps": clip.fps,
         "emotion": clip.emotion, "action_units": clip.action_units,
         "objective_class": clip.objective_class, "source": clip.source, "row": clip.row,
@@ -187,7 +190,8 @@ def write_atomic(path: Path, text: str) -> None:
 def load_index(path: str | Path = "data/index/samples.csv") -> pd.DataFrame:
     """The sample table with its nullable integer columns restored."""
     table = pd.read_csv(path, dtype={"subject": str, "clip": str, "action_units": str,
-                                     "repairs": str, "frames": str})
+                                     "repairs": str, "frames": str,
+                                     "frame_numbers": str})
     for col in ["apex", "objective_class", "row"]:
         table[col] = table[col].astype("Int64")
     for key in SCHEMES:
