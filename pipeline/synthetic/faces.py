@@ -10,27 +10,18 @@ of dlib's one fit on the astronaut) that detection and alignment are later score
 from __future__ import annotations
 
 import functools
-import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import dlib
 import numpy as np
 from skimage import data
 
+from pipeline.face import predictor_path
+
 JAW_FILL = 0.72     # jaw width / frame width: the face fills most of a CASME II "Cropped" frame
 CHIN_AT = 0.93      # chin height / frame height (forehead above, a little neck below)
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)   # ITU-R BT.601, what cv2's RGB2GRAY uses
-
-
-def predictor_path() -> Path:
-    """dlib's 68-point model shipped by face-recognition-models. Located without importing the
-    package: its __init__ imports pkg_resources, which recent setuptools no longer has."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("face-recognition-models is not installed; pip install -r requirements.txt")
-    return Path(spec.submodule_search_locations[0]) / "models" / "shape_predictor_68_face_landmarks.dat"
 
 
 @functools.lru_cache(maxsize=1)
