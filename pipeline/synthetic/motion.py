@@ -4,7 +4,7 @@ Magnification, optical flow and apex spotting all measure motion, so the synthet
 motion whose truth is exact: each action unit (AU) is a few Gaussian bumps placed by the
 identity's landmarks, each pushing the skin along one vector. A clip's field at frame t is s_t
 times its apex field, s_t rising smoothly from 0 at onset to 1 at apex and back to 0 at offset;
-the whole head also jitters rigidly, and the sensor adds noise. Peak displacement at apex is a
+the whole head sways slowly (rigidly), and the sensor adds noise. Peak displacement at apex is a
 pixel or two, like real micro-expressions.
 
 Sides follow FACS: "R12" is the subject's right lip corner, i.e. the image's left in a frontal
@@ -283,14 +283,27 @@ def apex_bumps(identity: Identity, aus: list[str], amplitude_px: float,
     return centres, sigmas, vectors
 
 
+def head_sway(n_frames: int, std: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(T, 3) smooth rigid motion (dx, dy, angle): drift + slow sinusoid per axis, each term
+    with std `std / 2`, clipped at 2 std."""
+    t = np.linspace(0.0, 1.0, n_frames)[:, None]                      # (T, 1)
+    drift, wave = rng.normal(size=(2, 3)) * std / 2                   # (3,) each
+    cycles, phase = rng.uniform(0.5, 1.5, 3), rng.uniform(0, 2 * np.pi, 3)
+    sway = drift * (t - 0.5) * 2 + wave * np.sin(2 * np.pi * cycles * t + phase)
+    return np.clip(sway, -2 * std, 2 * std)                          # (T, 3)
+
+
 def render_clip(identity: Identity, aus: list[str], n_frames: int, onset: int, apex: int,
                 offset: int, amplitude_px: float, rng: np.random.Generator,
                 jitter_px: float = 0.3, noise_std: float = 0.01,
                 grey: bool = False) -> tuple[np.ndarray, ClipTruth]:
     """Frames (T, H, W, 3) uint8 RGB, or (T, H, W) if grey, and the clip's truth.
 
-    Rigid jitter: per frame, independent translation with std jitter_px per axis and a rotation
-    moving the jaw line by about half that, both clipped at 2 std (a head in a chin rest).
+    Rigid head motion: a slow sway, as a head in a chin rest moves over the fraction of a second
+    a clip lasts: per axis a linear drift plus a sinusoid of 0.5-1.5 cycles per clip, each with
+    std jitter_px/2 (translation) and a rotation moving the jaw line by about half that, the sum
+    clipped at 2 jitter_px. Frame-to-frame motion is smooth, as at 100-200 fps it is: white
+    per-frame jitter of that size would look like a head shaking at the camera's frame rate.
     Frames are the neutral face warped backwards (`sampling_map`, exact to 1e-4 px) and sampled
     bicubically by cv2.remap, which rounds sample positions to 1/32 px: the rendered motion is
     the stated one to within 1/64 px at any pixel (0.009 px rms), without bias."""
@@ -308,7 +321,7 @@ def render_clip(identity: Identity, aus: list[str], n_frames: int, onset: int, a
     pivot = identity.landmarks.mean(0)
     half_face = np.linalg.norm(identity.landmarks[16] - identity.landmarks[0]) / 2
     std = np.array([jitter_px, jitter_px, 0.5 * jitter_px / half_face])
-    jitter = np.clip(rng.normal(size=(n_frames, 3)), -2, 2) * std   # (T, 3)
+    jitter = head_sway(n_frames, std, rng)                        # (T, 3)
     moved = identity.landmarks + field_at(identity.landmarks, centres, sigmas, vectors)
     landmarks = np.stack([rigid(identity.landmarks + s[t] * (moved - identity.landmarks),
                                 jitter[t], pivot) for t in range(n_frames)])   # (T, 68, 2)
