@@ -33,3 +33,15 @@ def tiny_synthetic(tmp_path_factory) -> tuple[Path, dict]:
 
     params = tiny_synthesize_params(tmp_path_factory.mktemp("synthetic") / "synthetic")
     return synthesize(params), params
+
+
+def shrink_preprocessing(params: dict) -> dict:
+    """The preprocessing sections of params.yaml at a size that runs in seconds."""
+    params["preprocess"].update(jobs=2, max_failed=0.2)
+    params["align"]["size"] = [72, 59]
+    params["magnify"]["augment_alphas"] = [5]
+    params["flow"]["strcn_g_size"] = [40, 33]
+    params["flow"]["stanet"].update(frames=6, size=[24, 24])
+    params["masks"].update(size=[32, 24], frames=8)
+    params["dynamic"]["draws"] = 2
+    return params

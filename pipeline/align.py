@@ -1,0 +1,43 @@
+"""`align` stage: every indexed clip -> aligned face frames and landmarks (data/shards/align/).
+
+Per clip (STRCN's spatial processing, after Pfister et al.): dlib finds the face and its 68
+landmarks on the ONSET frame only; one local-weighted-mean map (pipeline/lwm.py) takes the
+reference face to that frame inside STRCN's eye-centre crop, and the same precomputed remap is
+applied to every frame, so the clip is aligned without jitter from per-frame detection. Frames
+are stored at `align.size`; the networks resize from there. A clip where no face is found fails
+with its id in data/reports/align.json.
+
+Shard arrays per clip: `frames` (T, H, W, 3) uint8 RGB, `landmarks` (68, 2) the onset landmarks
+in the aligned frame, `source_landmarks` (68, 2) as detected in the source frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.face import FaceError, align_clip
+from pipeline.parallel import ClipFailure
+from pipeline.stage import ClipRow, cli, read_frames, stage_main
+
+
+def align_one(row: ClipRow, params: dict) -> dict[str, np.ndarray]:
+    """Align one clip; a missing face fails the clip, not the stage."""
+    frames = read_frames(row)                                   # (T, H, W, 3)
+    try:
+        aligned = align_clip(frames, row.onset, tuple(params["size"]),
+                             n_neighbours=int(params["n_neighbours"]),
+                             deltas=tuple(params["deltas"]))
+    except FaceError as error:
+        raise ClipFailure(f"{error} (onset frame {row.frames[row.onset]} in {row.frame_dir})")
+    return {"frames": aligned.frames,                           # (T, h, w, 3) uint8
+            "landmarks": aligned.landmarks.astype(np.float32),  # (68, 2)
+            "source_landmarks": aligned.source_landmarks.astype(np.float32),
+            "attrs": {"detector_score": float(aligned.score)}}
+
+
+def main(params_path: str = "params.yaml") -> None:
+    stage_main("align", align_one, params_path)
+
+
+if __name__ == "__main__":
+    cli(main)
