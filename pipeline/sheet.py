@@ -1,7 +1,7 @@
 """Contact sheets: what preprocessing did to chosen clips, as one PNG to look at.
 
     python -m pipeline.sheet casme2/sub01/EP02_01f samm/006/006_1_2 --out sheets/preprocess.png
-    python -m pipeline.sheet --first 4            # the first clip of each of 4 subjects
+    python -m pipeline.sheet --first 2            # first clips of 2 subjects per database
 
 One row per clip: raw onset and apex frames, the aligned onset with its landmarks, the magnified
 apex, the onset->apex flow (colour: direction, brightness: magnitude) and its strain, the clip's
@@ -24,8 +24,8 @@ from pipeline.stage import SHARDS, clip_rows, read_frames
 from pipeline.shards import ShardSet
 
 TILE = 120          # tile height in px; widths follow each image's aspect
-COLUMNS = ["raw onset", "raw apex", "aligned + landmarks", "magnified apex", "flow", "strain",
-           "energy / mask", "DI 0", "DI 1", "DI 2", "DI 3"]
+COLUMNS = ["raw onset", "raw apex", "aligned", "magnified", "flow", "strain", "energy, mask",
+           "DI 0", "DI 1", "DI 2", "DI 3"]
 
 
 def fit(image: np.ndarray, height: int = TILE, width: int = 100) -> np.ndarray:
@@ -46,11 +46,14 @@ def fit(image: np.ndarray, height: int = TILE, width: int = 100) -> np.ndarray:
 
 
 def with_landmarks(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """Aligned frame enlarged 3x with its 68 landmarks as dots."""
-    big = cv2.resize(image, None, fx=3, fy=3, interpolation=cv2.INTER_LINEAR)
-    for x, y in landmarks * 3:
-        cv2.circle(big, (int(round(x)), int(round(y))), 2, (0, 255, 0), -1)
-    return big
+    """The aligned frame as a tile, its 68 landmarks drawn at the tile's scale."""
+    tile = fit(image)
+    scale = min(TILE / image.shape[0], 100 / image.shape[1])
+    x0 = (100 - round(image.shape[1] * scale)) // 2
+    y0 = (TILE - round(image.shape[0] * scale)) // 2
+    for x, y in landmarks:
+        cv2.circle(tile, (int(round(x0 + x * scale)), int(round(y0 + y * scale))), 1, (0, 255, 0), -1)
+    return tile
 
 
 def energy_with_mask(energy: np.ndarray, p: float = 0.3) -> np.ndarray:
@@ -117,13 +120,15 @@ def contact_sheet(sample_ids: list[str], out: Path, index_path: str = "data/inde
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sample_ids", nargs="*", help="clip ids as in data/index/samples.csv")
-    parser.add_argument("--first", type=int, default=0, help="also take the first clip of N subjects")
+    parser.add_argument("--first", type=int, default=0,
+                        help="also take the first clip of the first N subjects of each database")
     parser.add_argument("--out", type=Path, default=Path("sheets/preprocess.png"))
     args = parser.parse_args()
     ids = list(args.sample_ids)
     if args.first:
-        firsts = load_index().sort_values("sample_id").groupby("subject_id").head(1)["sample_id"]
-        ids += [s for s in firsts if s not in ids][:args.first]
+        table = load_index().sort_values("sample_id").groupby("subject_id").head(1)
+        firsts = table.groupby("database").head(args.first)["sample_id"]
+        ids += [s for s in firsts if s not in ids]
     if not ids:
         parser.error("name at least one clip id or use --first N")
     print(contact_sheet(ids, args.out))
