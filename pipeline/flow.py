@@ -8,7 +8,8 @@ Per clip:
   otherwise) and its optical strain; FR's two 28x28 u/v inputs are this flow resized;
 - STRCN-G: TV-L1 onset -> apex of every magnified clip, frames first resized to `strcn_g_size`
   (the paper computed it at 300 x 245 with Sun et al.'s classic+nl-fast);
-- STANet: the onset..offset clip linearly interpolated to `stanet.frames` frames, resized to
+- STANet: the onset..offset clip interpolated to `stanet.frames` frames (linearly as in the
+  paper, or by TIM: `stanet.interpolation`), resized to
   `stanet.size`, flow between adjacent frames (the paper used FlowNet 2.0, whose weights are
   not available offline; `stanet.method` picks TV-L1 or DIS).
 
@@ -25,7 +26,7 @@ import numpy as np
 from pipeline.apex import choose_apex
 from pipeline.opticalflow import adjacent_flows, optical_strain, resize_flow, tvl1
 from pipeline.stage import ClipRow, cli, stage_main, upstream
-from pipeline.temporal import interpolate_frames
+from pipeline.temporal import resample
 
 
 def grey(image: np.ndarray) -> np.ndarray:
@@ -63,7 +64,7 @@ def flow_one(row: ClipRow, params: dict) -> dict[str, np.ndarray]:
             out[f"strcn_g_{key}"] = tvl1(first, last, **options)                # (h, w, 2)
 
     stanet = params["stanet"]
-    clip = interpolate_frames(frames[row.onset:row.offset + 1], int(stanet["frames"]))
+    clip = resample(frames[row.onset:row.offset + 1], int(stanet["frames"]), stanet["interpolation"])
     clip = np.stack([grey(resize(f, stanet["size"])) for f in clip])          # (L, s, s)
     kwargs = options if stanet["method"] == "tvl1" else {}
     out["stanet"] = adjacent_flows(clip, stanet["method"], **kwargs)            # (L - 1, s, s, 2)

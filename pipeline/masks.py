@@ -6,7 +6,8 @@ energy only (pipeline/energy.py, top_p_mask): the paper summed the energy of the
 test subjects included, which leaks. So this stage stores, per clip, what any fold needs:
 
 - `clip_alpha<a>` (L, h, w) uint8: the magnified onset..offset clip, grey, resized to
-  `masks.size` (paper 64 x 48) and linearly interpolated to `masks.frames` frames (paper 30),
+  `masks.size` (paper 64 x 48) and interpolated to `masks.frames` frames (paper 30; linearly,
+  or by TIM, the temporal interpolation model of Pfister et al.: `masks.interpolation`),
   one per magnification alpha (the augmentation alphas for training);
 - `energy` (h, w) float32: sum_t |F_t - F_0| of the test-alpha clip, the clip's contribution to
   a fold's mask.
@@ -19,22 +20,23 @@ import numpy as np
 
 from pipeline.energy import difference_energy
 from pipeline.stage import ClipRow, cli, stage_main, upstream
-from pipeline.temporal import interpolate_frames
+from pipeline.temporal import resample
 
 
-def normalised_clip(frames: np.ndarray, row: ClipRow, size: list[int], length: int) -> np.ndarray:
+def normalised_clip(frames: np.ndarray, row: ClipRow, size: list[int], length: int,
+                    interpolation: str = "linear") -> np.ndarray:
     """(T, H, W, 3) uint8 -> (length, h, w) uint8 grey onset..offset clip at STRCN-A's size."""
     clip = frames[row.onset:row.offset + 1]
     small = np.stack([cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (int(size[1]), int(size[0])),
                                  interpolation=cv2.INTER_AREA) for f in clip])   # (T', h, w)
-    return interpolate_frames(small, length)                                      # (L, h, w)
+    return resample(small, length, interpolation)                                 # (L, h, w)
 
 
 def masks_one(row: ClipRow, params: dict) -> dict[str, np.ndarray]:
     magnified = upstream("magnify")
     keys = [k for k in magnified.keys(row.sample_id) if k.startswith("alpha")]
-    out = {f"clip_{key}": normalised_clip(magnified.read(row.sample_id, key), row,
-                                          params["size"], int(params["frames"]))
+    out = {f"clip_{key}": normalised_clip(magnified.read(row.sample_id, key), row, params["size"],
+                                          int(params["frames"]), params["interpolation"])
            for key in keys}
     test_key = magnified.attrs(row.sample_id).get("test_alpha_key", keys[0])
     out["energy"] = difference_energy(out[f"clip_{test_key}"])                   # (h, w)

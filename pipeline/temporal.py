@@ -78,3 +78,11 @@ def tim_interpolate(frames: np.ndarray, length: int) -> np.ndarray:
     t = np.linspace(1 / n, 1, length)
     out = (m @ tim_curve(n, t)).T @ u + mean                           # (length, D)
     return _as_dtype(out.reshape(length, *frames.shape[1:]), frames.dtype)
+
+
+def resample(frames: np.ndarray, length: int, method: str = "linear") -> np.ndarray:
+    """Fixed-length clip by `method`: "linear" (interpolate_frames) or "tim" (tim_interpolate)."""
+    methods = {"linear": interpolate_frames, "tim": tim_interpolate}
+    if method not in methods:
+        raise ValueError(f"unknown temporal interpolation {method!r}; choose linear or tim")
+    return methods[method](frames, length)

@@ -13,7 +13,7 @@ from skimage import data
 
 from pipeline.face import (DELTAS, AlignedClip, FaceError, align_clip, detect_landmarks,
                            eye_centres, fit_alignment, reference_shape)
-from pipeline.temporal import interpolate_frames, tim_curve, tim_interpolate
+from pipeline.temporal import interpolate_frames, resample, tim_curve, tim_interpolate
 
 SIZE = (132, 108)        # (H, W): STRCN's 2.2 : 1.8 canvas, 60 px between the eye centres
 FACE_BOX = (slice(20, 250), slice(110, 330))   # the astronaut's head in skimage's 512 x 512
@@ -209,3 +209,11 @@ def test_tim_reproduces_the_frames_and_follows_the_curve():
     np.testing.assert_array_equal(tim_interpolate(clip[:1], 4), np.repeat(clip[:1], 4, 0))
     flat = np.full((5, 3), 9.0)
     np.testing.assert_allclose(tim_interpolate(flat, 12), 9.0)
+
+
+def test_resample_chooses_the_interpolation():
+    clip = np.random.default_rng(3).integers(0, 255, (7, 6, 5), np.uint8)
+    assert np.array_equal(resample(clip, 11), interpolate_frames(clip, 11))
+    assert np.array_equal(resample(clip, 11, "tim"), tim_interpolate(clip, 11))
+    with pytest.raises(ValueError, match="unknown temporal interpolation 'cubic'"):
+        resample(clip, 11, "cubic")
