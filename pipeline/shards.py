@@ -18,8 +18,8 @@ Writes are reproducible: with the same h5py and HDF5, the same inputs give byte-
 nothing changes no hash.
 
 Storage: frame stacks are chunked one frame per chunk, so a data loader reads single frames
-without decompressing the clip; everything else is one chunk. Chunks are gzip level 4 after the
-byte-shuffle filter. Measured on 2 CPU cores with a synthetic 40-frame clip (columns: size on
+without decompressing the clip; everything else is one chunk. Float arrays are gzip level 4
+after the byte-shuffle filter; 8-bit images are stored raw. Measured on 2 CPU cores with a synthetic 40-frame clip (columns: size on
 disk, write, read the whole array, read one frame):
 
     40x120x98x3 uint8 faces, 1.41 MB:   gzip-4+shuffle 1.32 MB  31 ms  7 ms  0.3 ms
@@ -28,10 +28,11 @@ disk, write, read the whole array, read one frame):
                                          gzip-4          2.71 MB  82 ms 12 ms  0.5 ms
                                          lzf+shuffle     2.30 MB  29 ms 10 ms  0.5 ms
 
-Noisy face pixels barely compress losslessly whatever the filter; float maps (flow, strain,
-dynamic images) shrink by 43 %, and those are what the trainer reads. gzip is in every HDF5
-build (lzf only where h5py is), gzip levels 1-6 differ by under 3 %, and the write cost is
-small beside face alignment and optical flow.
+Noisy face pixels barely compress losslessly whatever the filter, and compressing them made
+the one process that writes a stage's shards slower than its workers (a CASME II-scale magnify
+stage spent most of its time in gzip), so 8-bit images are stored raw. Float maps (flow, strain)
+shrink by 43 %. gzip is in every HDF5 build (lzf only where h5py is) and gzip levels 1-6 differ
+by under 3 %.
 
 `ShardSet` is the reader: it hides h5py, opens files lazily, keeps a few open per process, and
 reopens them in a forked data-loader worker rather than sharing the parent's handles.
@@ -190,7 +191,9 @@ class ShardWriter:
             data = np.asarray(arrays[key], order="C")
             framed = data.ndim >= 4 if per_frame is None else key in per_frame
             chunks = _chunks(data, framed)
-            filters = COMPRESSION if chunks is not None else {}
+            # 8-bit images stay raw: they shrink by 7 % and gzip would make the single writer
+            # process the bottleneck of a parallel stage (see the table above).
+            filters = COMPRESSION if chunks is not None and data.dtype != np.uint8 else {}
             group.create_dataset(key, data=data, chunks=chunks, track_times=False, **filters)
         for key, value in encoded.items():
             group.attrs[key] = value

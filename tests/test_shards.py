@@ -91,8 +91,9 @@ def test_chunks_and_file_attributes(tmp_path):
         assert g["flow"].chunks == (12, 10, 2)
         assert g["scale"].chunks is None
         assert f["casme2|sub01|EP01_01/frames"].chunks == (1, 12, 10, 3)
-        assert (g["frames"].compression, g["frames"].compression_opts) == ("gzip", 4)
-        assert g["frames"].shuffle
+        assert (g["flows"].compression, g["flows"].compression_opts) == ("gzip", 4)
+        assert g["flows"].shuffle
+        assert g["frames"].compression is None and not g["frames"].shuffle   # uint8: raw
 
 
 def test_default_per_frame_is_four_dimensional_stacks(tmp_path):
