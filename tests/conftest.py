@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,44 @@ def steps_to_fit(net, x, y, lr: float = 1e-3, steps: int = 40) -> int | None:
             if (net(x).logits.argmax(1) == y).all():
                 return step
     return None
+
+
+@contextmanager
+def inside(folder: Path):
+    """Run stage code with `folder` as the working directory, as `dvc repro` does."""
+    before = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def tiny_params(synthetic_root: Path) -> dict:
+    """The repository's params at a size that preprocesses in seconds."""
+    params = copy.deepcopy(yaml.safe_load((REPO / "params.yaml").read_text()))
+    for key in ["casme2", "samm", "smic", "casme"]:
+        params["databases"][key] = str(synthetic_root / Path(params["databases"][key]).name)
+    params["databases"]["megc2019_gt"] = str(synthetic_root / "MEGC2019" / "combined_3class_gt.csv")
+    return shrink_preprocessing(params)
+
+
+def run_all(work: Path, params: dict) -> None:
+    """index and every preprocessing stage in `work`, as `dvc repro` runs them."""
+    from pipeline import align, dynamic, flow, index, magnify, masks
+
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    with inside(work):
+        index.main()
+        for stage in [align, magnify, flow, masks, dynamic]:
+            stage.main()
+
+
+@pytest.fixture(scope="session")
+def preprocessed(tiny_synthetic, tmp_path_factory) -> tuple[Path, dict, Path]:
+    """(workspace, params, synthetic root) after every preprocessing stage ran."""
+    root, _ = tiny_synthetic
+    work = tmp_path_factory.mktemp("work")
+    params = tiny_params(root)
+    run_all(work, params)
+    return work, params, root

@@ -4,11 +4,8 @@ failure handling."""
 
 from __future__ import annotations
 
-import copy
 import filecmp
-import os
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -17,52 +14,12 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline import align, dynamic, flow, index, magnify, masks
+from pipeline import index
 from pipeline.align import align_one
 from pipeline.parallel import StageError
 from pipeline.shards import ShardSet
 from pipeline.stage import clip_rows, run_stage
-from tests.conftest import REPO, shrink_preprocessing
-
-STAGES = [align, magnify, flow, masks, dynamic]
-
-
-@contextmanager
-def inside(folder: Path):
-    """Run stage code with `folder` as the working directory, as `dvc repro` does."""
-    before = Path.cwd()
-    os.chdir(folder)
-    try:
-        yield
-    finally:
-        os.chdir(before)
-
-
-def tiny_params(synthetic_root: Path) -> dict:
-    """The repository's params at a size that preprocesses in seconds."""
-    params = copy.deepcopy(yaml.safe_load((REPO / "params.yaml").read_text()))
-    for key in ["casme2", "samm", "smic", "casme"]:
-        params["databases"][key] = str(synthetic_root / Path(params["databases"][key]).name)
-    params["databases"]["megc2019_gt"] = str(synthetic_root / "MEGC2019" / "combined_3class_gt.csv")
-    return shrink_preprocessing(params)
-
-
-def run_all(work: Path, params: dict) -> None:
-    (work / "params.yaml").write_text(yaml.safe_dump(params))
-    with inside(work):
-        index.main()
-        for stage in STAGES:
-            stage.main()
-
-
-@pytest.fixture(scope="module")
-def preprocessed(tiny_synthetic, tmp_path_factory) -> tuple[Path, dict, Path]:
-    """(workspace, params, synthetic root) after every preprocessing stage ran."""
-    root, _ = tiny_synthetic
-    work = tmp_path_factory.mktemp("work")
-    params = tiny_params(root)
-    run_all(work, params)
-    return work, params, root
+from tests.conftest import inside, run_all
 
 
 def shards(work: Path, stage: str) -> ShardSet:
