@@ -1,0 +1,140 @@
+"""Training and evaluation on the tiny preprocessed database: leak-freedom, resuming,
+determinism, and the metrics document."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from pipeline import evaluate, train
+from pipeline.datasets import inputs_for
+from pipeline.index import load_index
+from pipeline.protocols import make_folds
+from pipeline.schemes import SCHEMES
+from tests.conftest import inside
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def quick(params: dict, network: str = "fr", epochs: int = 2) -> dict:
+    """The repository's params for `network` cut to a couple of epochs on CDE."""
+    params = copy.deepcopy(params)
+    section = train.section_of(network, params)
+    section.update(epochs=epochs, protocols=["cde"])
+    return params
+
+
+def first_fold(work: Path, params: dict):
+    with inside(work):
+        table = load_index()
+    return table, make_folds(table, params["protocols"]["cde"])[0]
+
+
+def train_one(work: Path, params: dict, fold, shards_root: Path, network: str = "fr"):
+    cfg = train.section_of(network, params)
+    with inside(work):
+        table = load_index()
+    scheme = SCHEMES[fold.scheme]
+    column = table.set_index("sample_id")[fold.scheme]
+    labels = {s: scheme.classes.index(str(column[s])) for s in fold.train + fold.test}
+    inputs = inputs_for(cfg["network"], cfg, shards_root)
+    return train.train_fold(network, cfg, inputs, fold, labels, scheme.classes, 7,
+                            train.device_of())
+
+
+def test_the_held_out_subject_cannot_change_its_fold_model(preprocessed, tmp_path):
+    """Replace every flow of the held-out subject with noise: the fold's trained weights stay
+    bit-identical (statistics and sampling read the training subjects only)."""
+    work, params, _ = preprocessed
+    params = quick(params)
+    _, fold = first_fold(work, params)
+    first = train_one(work, params, fold, work / "data/shards")
+
+    tampered = tmp_path / "shards"
+    shutil.copytree(work / "data/shards/flow", tampered / "flow")
+    held_out = set(fold.test)
+    rng = np.random.default_rng(0)
+    for shard in (tampered / "flow").glob("*/*.h5"):
+        with h5py.File(shard, "r+") as f:
+            for group in f:
+                if group.replace("|", "/") in held_out:
+                    for key in f[group]:
+                        data = f[group][key]
+                        data[...] = rng.normal(size=data.shape).astype(data.dtype)
+    second = train_one(work, params, fold, tampered)
+    assert first.weights == second.weights
+    # ... while its predictions, which do read the test data, change
+    assert [p["probabilities"] for p in first.predictions] != [p["probabilities"] for p in second.predictions]
+
+
+def test_changing_a_training_subject_does_change_the_model(preprocessed, tmp_path):
+    """The control for the test above: the check can fail."""
+    work, params, _ = preprocessed
+    params = quick(params)
+    _, fold = first_fold(work, params)
+    first = train_one(work, params, fold, work / "data/shards")
+    tampered = tmp_path / "shards"
+    shutil.copytree(work / "data/shards/flow", tampered / "flow")
+    victim = fold.train[0]
+    for shard in (tampered / "flow").glob("*/*.h5"):
+        with h5py.File(shard, "r+") as f:
+            group = victim.replace("/", "|")
+            if group in f:
+                f[group]["fr"][...] = f[group]["fr"][()] * -3
+    assert train_one(work, params, fold, tampered).weights != first.weights
+
+
+def run_training(work: Path, params: dict, network: str = "fr") -> tuple[Path, dict]:
+    with inside(work):
+        train.run(network, params, Path("data/runs") / network, Path("data/cache/train") / network)
+        (Path("params.yaml")).write_text(json.dumps(params))      # evaluate reads params from disk
+        evaluate.main(network)
+        return work / "data/cache/train" / network, json.loads(Path(f"metrics/{network}.json").read_text())
+
+
+def test_resume_determinism_and_metrics(preprocessed, tmp_path):
+    work, params, _ = preprocessed
+    params = quick(params)
+    cache, metrics = run_training(work, params)
+    files = sorted(cache.glob("*.json"))
+    cde = metrics["protocols"]["cde"]
+    n_folds = cde["folds"]
+    assert len(files) == n_folds >= 5
+    assert set(cde) >= {"uf1", "uar", "war", "macro_f1", "per_class", "excluded", "confusion",
+                        "per_database", "per_fold_mean", "folds"}
+    assert set(cde["per_database"]) == {"casme2", "samm", "smic_hs"}
+    assert cde["samples"] == sum(sum(row) for row in cde["confusion"])
+
+    # A killed run: the last fold's result is gone; the rerun trains only that fold.
+    stamps = {f: f.stat().st_mtime_ns for f in files}
+    files[-1].unlink()
+    _, again = run_training(work, params)
+    assert sorted(cache.glob("*.json")) == files
+    assert all(f.stat().st_mtime_ns == stamps[f] for f in files[:-1])
+    assert again == metrics                              # deterministic on CPU
+
+    # From scratch, without any cache: the same numbers.
+    shutil.rmtree(cache)
+    _, fresh = run_training(work, params)
+    assert fresh == metrics
+
+
+def test_every_network_trains_a_fold(preprocessed):
+    """One epoch of every network on one CDE fold, from the shards, through its paper's loss."""
+    work, params, _ = preprocessed
+    for network in ["sma_stn", "micro_attention", "strcn_a", "strcn_g", "fr", "stanet"]:
+        cfg = train.section_of(network, params)
+        p = quick(params, network, epochs=1)
+        if network == "micro_attention":
+            train.section_of(network, p)["net"].pop("checkpoint")
+        _, fold = first_fold(work, p)
+        result = train_one(work, p, fold, work / "data/shards", network)
+        assert len(result.predictions) == len(fold.test), network
+        assert np.isfinite(result.curve[0]["loss"]), network
+        assert cfg["network"] == network
