@@ -22,8 +22,10 @@ from pipeline.metrics import per_fold_mean, pooled
 from pipeline.schemes import SCHEMES
 
 
-def evaluate(predictions: pd.DataFrame, params: dict, network: str) -> dict:
-    """The metrics document of one network."""
+def evaluate(predictions: pd.DataFrame, params: dict, network: str,
+             curves: pd.DataFrame | None = None) -> dict:
+    """The metrics document of one network; `curves` adds the final training loss and accuracy
+    (mean over folds of the last epoch), which show an experiment's effect on training."""
     section = params["model"] if network == "sma_stn" else params["baselines"][network]
     out = {"network": section["network"], "protocols": {}}
     for name in section["protocols"]:
@@ -45,6 +47,10 @@ def evaluate(predictions: pd.DataFrame, params: dict, network: str) -> dict:
                                          g["prediction"].map(index).tolist(), classes).items()
                  if k != "confusion"}
             for db, g in rows.groupby(databases)}
+        if curves is not None:
+            last = curves[curves["protocol"] == name].sort_values("epoch").groupby("fold").tail(1)
+            result["train_loss"] = round(float(last["loss"].mean()), 4)
+            result["train_accuracy"] = round(float(last["accuracy"].mean()), 4)
         out["protocols"][name] = result
     return out
 
@@ -64,13 +70,14 @@ def main(network: str, params_path: str = "params.yaml") -> None:
     params = yaml.safe_load(Path(params_path).read_text())
     runs = Path("data/runs") / network
     predictions = pd.read_csv(runs / "predictions.csv")
-    metrics = evaluate(predictions, params, network)
+    curves = pd.read_csv(runs / "curves.csv")
+    metrics = evaluate(predictions, params, network, curves)
     path = Path("metrics") / f"{network}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(metrics, indent=2) + "\n")
     os.replace(tmp, path)
-    write_plots(predictions, pd.read_csv(runs / "curves.csv"), Path("metrics/plots") / network)
+    write_plots(predictions, curves, Path("metrics/plots") / network)
     for name, result in metrics["protocols"].items():
         print(f"evaluate@{network} {name}: UF1 {result['uf1']:.3f} UAR {result['uar']:.3f} "
               f"WAR {result['war']:.3f} over {result['folds']} folds")

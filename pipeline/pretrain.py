@@ -48,7 +48,7 @@ def read_folder(root: Path, size: int) -> tuple[np.ndarray, list[str], np.ndarra
     return x[:, None], classes, np.array(labels)
 
 
-def pretrain(cfg: dict, out: Path) -> dict:
+def pretrain(cfg: dict, checkpoint: Path) -> dict:
     """Train the plain ResNet10 on the macro images; save its weights; return a summary."""
     torch.manual_seed(int(cfg["seed"]))
     rng = np.random.default_rng(int(cfg["seed"]))
@@ -80,10 +80,10 @@ def pretrain(cfg: dict, out: Path) -> dict:
             correct += int((out.logits.argmax(1) == yb).sum())
         schedule.step()
         accuracy = correct / len(y)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    tmp = checkpoint.with_suffix(".tmp")
     torch.save(net.state_dict(), tmp)
-    tmp.replace(out)
+    tmp.replace(checkpoint)
     return {"images": len(y), "classes": classes, "train_accuracy": round(accuracy, 4)}
 
 

@@ -118,3 +118,18 @@ def preprocessed(tiny_synthetic, tmp_path_factory) -> tuple[Path, dict, Path]:
     params = tiny_params(root)
     run_all(work, params)
     return work, params, root
+
+
+def shrink_training(params: dict) -> dict:
+    """The training sections of params.yaml at one epoch on small inputs."""
+    sections = [params["model"]] + list(params["baselines"].values())
+    for section in sections:
+        section.update(epochs=1, protocols=["cde"])
+    params["model"]["net"]["width"] = 8
+    params["model"]["input_size"] = 32
+    micro = params["baselines"]["micro_attention"]
+    micro["net"]["width"] = params["pretrain"]["width"] = 8
+    micro["input_size"] = params["pretrain"]["input_size"] = 32
+    params["baselines"]["stanet"]["input_size"] = 24
+    params["pretrain"]["epochs"] = 1
+    return params

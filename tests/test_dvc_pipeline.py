@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from tests.conftest import REPO, shrink_preprocessing, tiny_synthesize_params
+from tests.conftest import REPO, shrink_preprocessing, shrink_training, tiny_synthesize_params
 
 
 def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -33,6 +34,8 @@ def copy_repository(dest: Path) -> None:
 
 
 PREPROCESSING = ["align", "magnify", "flow", "masks", "dynamic"]
+NETWORKS = ["sma_stn", "micro_attention", "strcn_a", "strcn_g", "fr", "stanet"]
+TRAINING = ["pretrain"] + [f"{stage}@{n}" for n in NETWORKS for stage in ("train", "evaluate")]
 
 
 def ran(result: subprocess.CompletedProcess) -> set[str]:
@@ -47,13 +50,17 @@ def test_dvc_repro_runs_every_stage_and_only_what_changed(tmp_path):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["synthesize"] = tiny_synthesize_params(Path("data/raw/synthetic"), seed=3)
     shrink_preprocessing(params)
+    shrink_training(params)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q"], repo)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], repo)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"], repo)
 
     first = run([sys.executable, "-m", "dvc", "repro"], repo)
-    assert ran(first) == {"synthesize", "index", *PREPROCESSING}
+    assert ran(first) == {"synthesize", "index", *PREPROCESSING, *TRAINING}
+    for network in NETWORKS:
+        metrics = json.loads((repo / "metrics" / f"{network}.json").read_text())
+        assert 0 <= metrics["protocols"]["cde"]["uf1"] <= 1
     table = pd.read_csv(repo / "data" / "index" / "samples.csv")
     assert set(table["database"]) == {"casme2", "samm", "smic_hs"}
     assert (repo / "data" / "index" / "report.md").read_text().startswith("# Index report")
@@ -63,14 +70,27 @@ def test_dvc_repro_runs_every_stage_and_only_what_changed(tmp_path):
     shards = list((repo / "data" / "shards" / "dynamic").glob("*/*.h5"))
     assert len(shards) == table["subject_id"].nunique()
 
-    # A flow parameter re-runs the flow stage only.
+    # A flow parameter re-runs the flow stage and the networks that read flow, nothing else.
     params["flow"]["stanet"]["frames"] = 5
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert ran(run([sys.executable, "-m", "dvc", "repro"], repo)) == {"flow"}
+    # (An evaluation re-runs only if its network's predictions changed.)
+    readers = ["micro_attention", "strcn_g", "fr", "stanet"]
+    stages = ran(run([sys.executable, "-m", "dvc", "repro"], repo))
+    assert {"flow", "train@stanet", "evaluate@stanet", *[f"train@{n}" for n in readers]} <= stages
+    assert stages <= {"flow", *[f"{stage}@{n}" for n in readers for stage in ("train", "evaluate")]}
+
+    # An experiment on SMA-STN's DE-Loss weight, typed as users type it, re-trains SMA-STN only,
+    # and `dvc metrics diff` shows what it changed.
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "results"], repo)
+    experiment = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "model.lambda=0.5"], repo)
+    assert ran(experiment) == {"train@sma_stn", "evaluate@sma_stn"}
+    diff = run([sys.executable, "-m", "dvc", "metrics", "diff"], repo).stdout
+    assert "metrics/sma_stn.json" in diff and "train_loss" in diff
+    assert "metrics/fr.json" not in diff
 
     # Changing only what the index reads re-runs the index, not the generator.
     params["index"]["use"] = ["casme2", "smic_hs"]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    third = run([sys.executable, "-m", "dvc", "repro"], repo)
-    assert "synthesize" not in ran(third) and {"index", *PREPROCESSING} <= ran(third)
+    assert ran(run([sys.executable, "-m", "dvc", "repro", "index"], repo)) == {"index"}
     assert set(pd.read_csv(repo / "data" / "index" / "samples.csv")["database"]) == {"casme2", "smic_hs"}

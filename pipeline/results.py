@@ -1,0 +1,57 @@
+"""The README's results table, generated from metrics/*.json (never typed by hand).
+
+    python -m pipeline.results            # rewrite the table between the README's markers
+    python -m pipeline.results --print    # print it instead
+
+Every row is one network and protocol: pooled UF1, UAR and WAR over all folds (the MEGC 2019
+convention), the per-fold mean UF1 beside it, the number of folds and samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+ORDER = ["sma_stn", "micro_attention", "strcn_a", "strcn_g", "fr", "stanet"]
+
+
+def table(metrics_dir: Path = Path("metrics")) -> str:
+    files = {p.stem: p for p in metrics_dir.glob("*.json") if p.stem != "pretrain"}
+    names = [n for n in ORDER if n in files] + sorted(set(files) - set(ORDER))
+    lines = ["| network | protocol | scheme | UF1 | UAR | WAR | per-fold mean UF1 | folds | samples |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name in names:
+        metrics = json.loads(files[name].read_text())
+        for protocol, m in metrics["protocols"].items():
+            lines.append(f"| {name} | {protocol} | {m['scheme']} | {m['uf1']:.3f} | {m['uar']:.3f} | "
+                         f"{m['war']:.3f} | {m['per_fold_mean']['uf1']:.3f} | {m['folds']} | "
+                         f"{m['samples']} |")
+    return "\n".join(lines)
+
+
+def rewrite(readme: Path, text: str) -> None:
+    content = readme.read_text()
+    if START not in content or END not in content:
+        raise SystemExit(f"results: {readme} has no {START} ... {END} markers")
+    head, rest = content.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--print", action="store_true", help="print the table, change nothing")
+    parser.add_argument("--readme", type=Path, default=Path("README.md"))
+    args = parser.parse_args()
+    text = table()
+    if args.print:
+        print(text)
+    else:
+        rewrite(args.readme, text)
+        print(f"results table written to {args.readme}")
+
+
+if __name__ == "__main__":
+    main()
