@@ -102,8 +102,9 @@ class DynamicImages(Inputs):
 
 class ApexFrame(Inputs):
     """Micro-Attention: the grey apex frame. Training: one of the four corner crops of the frame
-    enlarged by 240/224 (or the centre), a colour shift up to +-20 and a rotation up to 8 degrees,
-    each with probability 0.5 (the paper's CDE/HDE augmentation)."""
+    enlarged by 240/224 (or the centre), then a colour shift up to +-20, a rotation up to 8
+    degrees and a box smoothing of window 2-6, each with probability 0.5 (the paper's
+    augmentation)."""
 
     stage = "align"
 
@@ -128,6 +129,9 @@ class ApexFrame(Inputs):
                 image = image + float(rng.uniform(-20, 20))
             if rng.random() < 0.5:
                 image = rotate(image, float(rng.uniform(-8, 8)))
+            if rng.random() < 0.5:
+                window = int(rng.integers(2, 7))             # smoothing window up to 6
+                image = cv2.blur(image, (window, window), borderType=cv2.BORDER_REPLICATE)
         return ((np.clip(image, 0, 255) / 255 - 0.5) / 0.25)[None]        # (1, S, S)
 
 
