@@ -79,12 +79,18 @@ def test_an_unpicklable_result_is_a_failure():
 
 
 def test_ctrl_c_stops_every_worker():
+    # A process started in the background of a non-interactive shell inherits SIGINT ignored;
+    # install Python's handler so that the simulated Ctrl-C arrives as it does in a terminal.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     start = time.perf_counter()
     ctrl_c = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     ctrl_c.start()
-    with pytest.raises(KeyboardInterrupt):
-        list(run_clips(sleepy, list(range(4)), 2, "test", ids_of(4)))
-    ctrl_c.join()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            list(run_clips(sleepy, list(range(4)), 2, "test", ids_of(4)))
+    finally:
+        ctrl_c.join()
+        signal.signal(signal.SIGINT, previous)
     assert time.perf_counter() - start < 10
     assert multiprocessing.active_children() == []
 
