@@ -16,6 +16,7 @@ of the held-out fold, so a fold's model cannot depend on its test subject.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from functools import lru_cache
 from pathlib import Path
 
@@ -55,8 +56,8 @@ def flip_flow(flow: np.ndarray) -> np.ndarray:
     return mirrored
 
 
-class Inputs:
-    """Base: a network's view of the shards. Subclasses set `stage` and implement `load`."""
+class Inputs(ABC):
+    """Base: a network's view of the shards. Subclasses set `stage` and implement `sample`."""
 
     stage = "align"
 
@@ -71,8 +72,9 @@ class Inputs:
     def fit(self, train_ids: list[str]) -> None:
         """Fold-level statistics from the training samples; nothing by default."""
 
+    @abstractmethod
     def sample(self, sample_id: str, train: bool, rng: np.random.Generator) -> np.ndarray:
-        raise NotImplementedError
+        """One float32 input array of the network (training augmentation when `train`)."""
 
 
 class DynamicImages(Inputs):

@@ -48,16 +48,21 @@ def train_one(work: Path, params: dict, fold, shards_root: Path, network: str = 
                             train.device_of())
 
 
-def test_the_held_out_subject_cannot_change_its_fold_model(preprocessed, tmp_path):
-    """Replace every flow of the held-out subject with noise: the fold's trained weights stay
-    bit-identical (statistics and sampling read the training subjects only)."""
+def train_and_copy_flow(preprocessed, tmp_path: Path):
+    """FR trained on the first CDE fold, and a copy of the flow shards to tamper with."""
     work, params, _ = preprocessed
     params = quick(params)
     _, fold = first_fold(work, params)
     first = train_one(work, params, fold, work / "data/shards")
-
     tampered = tmp_path / "shards"
     shutil.copytree(work / "data/shards/flow", tampered / "flow")
+    return work, params, fold, first, tampered
+
+
+def test_the_held_out_subject_cannot_change_its_fold_model(preprocessed, tmp_path):
+    """Replace every flow of the held-out subject with noise: the fold's trained weights stay
+    bit-identical (statistics and sampling read the training subjects only)."""
+    work, params, fold, first, tampered = train_and_copy_flow(preprocessed, tmp_path)
     held_out = set(fold.test)
     rng = np.random.default_rng(0)
     for shard in (tampered / "flow").glob("*/*.h5"):
@@ -75,12 +80,7 @@ def test_the_held_out_subject_cannot_change_its_fold_model(preprocessed, tmp_pat
 
 def test_changing_a_training_subject_does_change_the_model(preprocessed, tmp_path):
     """The control for the test above: the check can fail."""
-    work, params, _ = preprocessed
-    params = quick(params)
-    _, fold = first_fold(work, params)
-    first = train_one(work, params, fold, work / "data/shards")
-    tampered = tmp_path / "shards"
-    shutil.copytree(work / "data/shards/flow", tampered / "flow")
+    work, params, fold, first, tampered = train_and_copy_flow(preprocessed, tmp_path)
     victim = fold.train[0]
     for shard in (tampered / "flow").glob("*/*.h5"):
         with h5py.File(shard, "r+") as f:
