@@ -1,4 +1,5 @@
-"""`evaluate@<network>` stage: predictions -> metrics/<network>.json and plot data.
+"""`evaluate@<network>` stage: predictions -> metrics/<network>.json (headline numbers),
+metrics/details/<network>.json (everything) and plot data.
 
 Per protocol: the predictions of all folds pooled, then UF1, UAR, WAR (accuracy) and macro-F1
 (pipeline/metrics.py states the conventions), overall and per database, with per-class support
@@ -66,17 +67,34 @@ def write_plots(predictions: pd.DataFrame, curves: pd.DataFrame, folder: Path) -
             folder / f"curves_{name}.csv", index=False)
 
 
+HEADLINE = ["uf1", "uar", "war", "macro_f1", "folds", "samples", "train_loss", "train_accuracy"]
+
+
+def headline(metrics: dict) -> dict:
+    """The numbers `dvc metrics show/diff` and `dvc exp show` print: per protocol the pooled
+    scores, the per-fold mean UF1, folds, samples and the final training loss. Per-class and
+    per-database scores and the confusion matrix stay in the details file, so the tables stay
+    readable."""
+    return {name: {**{k: m[k] for k in HEADLINE if k in m},
+                   "per_fold_mean_uf1": m["per_fold_mean"]["uf1"]}
+            for name, m in metrics["protocols"].items()}
+
+
+def write_json(path: Path, document: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
 def main(network: str, params_path: str = "params.yaml") -> None:
     params = yaml.safe_load(Path(params_path).read_text())
     runs = Path("data/runs") / network
     predictions = pd.read_csv(runs / "predictions.csv")
     curves = pd.read_csv(runs / "curves.csv")
     metrics = evaluate(predictions, params, network, curves)
-    path = Path("metrics") / f"{network}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(metrics, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_json(Path("metrics") / f"{network}.json", headline(metrics))
+    write_json(Path("metrics/details") / f"{network}.json", metrics)
     write_plots(predictions, curves, Path("metrics/plots") / network)
     for name, result in metrics["protocols"].items():
         print(f"evaluate@{network} {name}: UF1 {result['uf1']:.3f} UAR {result['uar']:.3f} "

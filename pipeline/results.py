@@ -23,7 +23,8 @@ def table(metrics_dir: Path = Path("metrics")) -> str:
     lines = ["| network | protocol | scheme | UF1 | UAR | WAR | per-fold mean UF1 | folds | samples |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name in names:
-        metrics = json.loads(files[name].read_text())
+        details = metrics_dir / "details" / files[name].name
+        metrics = json.loads(details.read_text())
         for protocol, m in metrics["protocols"].items():
             lines.append(f"| {name} | {protocol} | {m['scheme']} | {m['uf1']:.3f} | {m['uar']:.3f} | "
                          f"{m['war']:.3f} | {m['per_fold_mean']['uf1']:.3f} | {m['folds']} | "

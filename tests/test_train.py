@@ -95,7 +95,12 @@ def run_training(work: Path, params: dict, network: str = "fr") -> tuple[Path, d
         train.run(network, params, Path("data/runs") / network, Path("data/cache/train") / network)
         (Path("params.yaml")).write_text(json.dumps(params))      # evaluate reads params from disk
         evaluate.main(network)
-        return work / "data/cache/train" / network, json.loads(Path(f"metrics/{network}.json").read_text())
+        headline = json.loads(Path(f"metrics/{network}.json").read_text())
+        details = json.loads(Path(f"metrics/details/{network}.json").read_text())
+        assert headline["cde"]["uf1"] == details["protocols"]["cde"]["uf1"]
+        assert set(headline["cde"]) == {"uf1", "uar", "war", "macro_f1", "folds", "samples",
+                                        "train_loss", "train_accuracy", "per_fold_mean_uf1"}
+        return work / "data/cache/train" / network, details
 
 
 def test_resume_determinism_and_metrics(preprocessed, tmp_path):
