@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny synthetic database generated once per test session."""
+"""Shared fixtures: a tiny synthetic database generated once per test run, and its preprocessed
+workspace."""
 
 from __future__ import annotations
 
