@@ -187,12 +187,8 @@ def synthesize_casme2(syn: Synthesizer, size: Size, quirks: bool) -> list[tuple]
                             "no_sheet_row"], len(labels), rng) if quirks else {}
     gt_rows = []
     for i, (emotion, subject) in enumerate(tqdm(list(zip(labels, subjects)), desc="casme2", unit="clip")):
-        crng = syn.rng("casme2", i)
-        name = casme2_name(crng, names.setdefault(subject, set()))
-        ident = syn.identity("casme2", subject, size.size, grey=False)
-        frames, aus, info = syn.clip("casme2", "", ident, emotion, size, False, crng)
-        first = int(crng.integers(30, 300))
-        numbers = list(range(first, first + len(frames)))
+        name, frames, aus, info, numbers = casme_style_clip(syn, "casme2", i, subject, emotion,
+                                                            size, names, (30, 300))
         truth = info["truth"]
         onset, apex, offset = numbers[truth.onset], numbers[truth.apex], numbers[truth.offset]
         q = quirk_of.get(i, "")
@@ -219,6 +215,19 @@ def synthesize_casme2(syn: Synthesizer, size: Size, quirks: bool) -> list[tuple]
             gt_rows.append(("casme2", f"sub{subject:02d}", name, mega))
     writer.finish()
     return gt_rows
+
+
+def casme_style_clip(syn: Synthesizer, db: str, i: int, subject: int, emotion: str, size: Size,
+                     names: dict[int, set[str]], first_frame: tuple[int, int]
+                     ) -> tuple[str, np.ndarray, list[str], dict, list[int]]:
+    """One CASME / CASME II clip: its Filename, frames, AUs, truth, and frame numbers starting
+    at a random first frame in `first_frame` (the releases cut clips out of longer recordings)."""
+    crng = syn.rng(db, i)
+    name = casme2_name(crng, names.setdefault(subject, set()))
+    ident = syn.identity(db, subject, size.size, grey=False)
+    frames, aus, info = syn.clip(db, "", ident, emotion, size, False, crng)
+    first = int(crng.integers(*first_frame))
+    return name, frames, aus, info, list(range(first, first + len(frames)))
 
 
 def pick_quirks(kinds: list[str], n: int, rng: np.random.Generator) -> dict[int, str]:
@@ -300,12 +309,8 @@ def synthesize_casme(syn: Synthesizer, size: Size) -> None:
     writer = CASMEWriter(syn.out / "CASME")
     names: dict[int, set[str]] = {}
     for i, (emotion, subject) in enumerate(tqdm(list(zip(labels, subjects)), desc="casme", unit="clip")):
-        crng = syn.rng("casme", i)
-        name = casme2_name(crng, names.setdefault(subject, set()))
-        ident = syn.identity("casme", subject, size.size, grey=False)
-        frames, aus, info = syn.clip("casme", "", ident, emotion, size, False, crng)
-        first = int(crng.integers(1, 100))
-        numbers = list(range(first, first + len(frames)))
+        name, frames, aus, info, numbers = casme_style_clip(syn, "casme", i, subject, emotion,
+                                                            size, names, (1, 100))
         truth = info["truth"]
         writer.add(ClipToWrite(subject, name, frames, numbers, numbers[truth.onset],
                                numbers[truth.apex], numbers[truth.offset], emotion, au_string(aus)))

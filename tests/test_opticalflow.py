@@ -73,28 +73,30 @@ def test_strain_uses_one_sided_differences_on_the_border():
     assert strain[5, 10] == pytest.approx(0.2)              # central: 2 a x exactly
 
 
+def assert_tracks(flow: np.ndarray, truth: np.ndarray, face: np.ndarray, fraction: float) -> np.ndarray:
+    """Mean endpoint error over the face, and where the skin moves by more than 0.75 px, below
+    `fraction` of the zero-flow error; returns the moving mask."""
+    assert flow.shape == (*SMALL, 2) and flow.dtype == np.float32
+    epe, baseline = np.linalg.norm(flow - truth, axis=-1), np.linalg.norm(truth, axis=-1)
+    moving = baseline > 0.75
+    assert epe[face].mean() < fraction * baseline[face].mean()
+    assert epe[moving].mean() < fraction * baseline[moving].mean()
+    return moving
+
+
 def test_tvl1_finds_the_rendered_motion(smile):
     """Onset -> apex on a 1.5 px smile: mean endpoint error over the face ~0.07 px against
     ~0.39 px for zero flow, ~0.16 px against ~1.08 px where the skin moves most."""
     frames, truth, face = smile
     flow = tvl1(frames[0], frames[4])
-    assert flow.shape == (*SMALL, 2) and flow.dtype == np.float32
-    epe, baseline = np.linalg.norm(flow - truth, axis=-1), np.linalg.norm(truth, axis=-1)
-    moving = baseline > 0.75
-    assert epe[face].mean() < 0.25 * baseline[face].mean()
-    assert epe[moving].mean() < 0.25 * baseline[moving].mean()
+    moving = assert_tracks(flow, truth, face, 0.25)
     assert flow[..., 1][moving].mean() < -0.5                # the smile lifts: v < 0
 
 
 def test_dis_finds_the_rendered_motion_more_coarsely(smile):
     """DIS (medium): ~0.12 px over the face, ~0.31 px where it moves."""
     frames, truth, face = smile
-    flow = dis(frames[0], frames[4])
-    assert flow.shape == (*SMALL, 2) and flow.dtype == np.float32
-    epe, baseline = np.linalg.norm(flow - truth, axis=-1), np.linalg.norm(truth, axis=-1)
-    moving = baseline > 0.75
-    assert epe[face].mean() < 0.5 * baseline[face].mean()
-    assert epe[moving].mean() < 0.5 * baseline[moving].mean()
+    assert_tracks(dis(frames[0], frames[4]), truth, face, 0.5)
     with pytest.raises(ValueError, match="preset"):
         dis(frames[0], frames[4], preset="slow")
 

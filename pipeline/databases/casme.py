@@ -11,10 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.databases.casme2 import compact_aus
-from pipeline.databases.coded import CodedDatabase, read_coded
+from pipeline.databases.coded import CodedDatabase, read_release
 from pipeline.databases.common import AdapterResult
-from pipeline.databases.frames import FrameLayout, find_layout, require_root
-from pipeline.databases.sheets import find_sheet
+from pipeline.databases.frames import FrameLayout
 
 SHEETS = ("CASME-coding.xlsx",)
 LAYOUTS = (FrameLayout("Cropped", r"reg_img(\d+)\.jpg", "reg_img<N>.jpg"),)
@@ -30,7 +29,4 @@ CASME = CodedDatabase(
 
 
 def read_casme(root: Path | str) -> AdapterResult:
-    root = require_root(root, "CASME (I)", "casme", "CASME-coding.xlsx and Cropped/")
-    sheet = find_sheet(root, SHEETS, "CASME coding sheet")
-    layout = find_layout(root, LAYOUTS, "CASME")
-    return read_coded(CASME, sheet, root / layout.folder, layout)
+    return read_release(CASME, root, "CASME (I)", "CASME-coding.xlsx and Cropped/", SHEETS, LAYOUTS)

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.databases.coded import CodedDatabase, read_coded
+from pipeline.databases.coded import CodedDatabase, read_release
 from pipeline.databases.common import AdapterResult
-from pipeline.databases.frames import FrameLayout, find_layout, require_root
-from pipeline.databases.sheets import find_sheet
+from pipeline.databases.frames import FrameLayout
 
 SHEETS = ("CASME2-coding-20190701.xlsx", "CASME2-coding-20140508.xlsx", "CASME2_label_Ver_2.xls")
 LAYOUTS = (FrameLayout("Cropped", r"reg_img(\d+)\.jpg", "reg_img<N>.jpg"),
@@ -35,7 +34,4 @@ CASME2 = CodedDatabase(
 
 
 def read_casme2(root: Path | str) -> AdapterResult:
-    root = require_root(root, "CASME II", "casme2", "CASME2-coding-*.xlsx and Cropped/")
-    sheet = find_sheet(root, SHEETS, "CASME II coding sheet")
-    layout = find_layout(root, LAYOUTS, "CASME II")
-    return read_coded(CASME2, sheet, root / layout.folder, layout)
+    return read_release(CASME2, root, "CASME II", "CASME2-coding-*.xlsx and Cropped/", SHEETS, LAYOUTS)

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.databases.common import AdapterResult, Clip, DatabaseError, RowIssue
-from pipeline.databases.frames import (FrameLayout, first_missing, list_frames, subfolders,
+from pipeline.databases.frames import (FrameLayout, find_layout, first_missing, list_frames,
+                                       require_root, subfolders,
                                        unreadable_frame)
-from pipeline.databases.sheets import frame_cell, read_sheet, subject_cell
+from pipeline.databases.sheets import find_sheet, frame_cell, read_sheet, subject_cell
 
 APEX_MISSING = "-> missing, spotted later"
 
@@ -189,3 +190,14 @@ def read_coded(db: CodedDatabase, sheet: Path, frames_root: Path, layout: FrameL
                                        f"{db.key}/{subject.name}/{folder.name}", "skipped",
                                        "no annotation row; no label"))
     return AdapterResult(clips, issues)
+
+
+def read_release(db: CodedDatabase, root: Path | str, title: str, holds: str,
+                 sheets: tuple[str, ...], layouts: tuple[FrameLayout, ...]) -> AdapterResult:
+    """A coding-sheet release under `root`: the first of its sheet names present, the first of
+    its frame layouts present (cropped before raw), then `read_coded`. `title` and `holds` name
+    the database and what its folder must contain in the errors."""
+    root = require_root(root, title, db.key, holds)
+    sheet = find_sheet(root, sheets, f"{title} coding sheet")
+    layout = find_layout(root, layouts, title)
+    return read_coded(db, sheet, root / layout.folder, layout)
