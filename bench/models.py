@@ -20,30 +20,18 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
-# The papers' input per sample (without the batch axis).
-PAPER_INPUT = {
-    "sma_stn": (4, 3, 224, 224),          # four dynamic images
-    "micro_attention": (1, 224, 224),     # grey apex frame
-    "resnet10": (1, 224, 224),
-    "strcn_a": (1, 922, 30),              # 30 % of 64x48 pixels x 30 frames
-    "strcn_g": (2, 300, 245),             # onset->apex flow
-    "fr": (2, 28, 28),                    # u, v
-    "basic_inception": (2, 28, 28),
-    "stanet": (19, 2, 192, 192),          # adjacent-frame flows of 20 frames
-}
+import models  # noqa: E402  (each network's paper input is on its card)
 
 
 def measure(name: str, batch: int, repeats: int, device: str) -> dict:
     """Run in a fresh process: time forward+backward of one batch, report per sample."""
     import torch
 
-    sys.path.insert(0, str(REPO))
-    import models
-
     torch.manual_seed(0)
     net = models.create_model(name, num_classes=3).to(device)
-    x = torch.randn((batch, *PAPER_INPUT[name]), device=device)
+    x = torch.randn((batch, *models.card(name).paper_input), device=device)
     target = torch.arange(batch, device=device) % 3
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -70,7 +58,7 @@ def measure(name: str, batch: int, repeats: int, device: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--networks", nargs="*", default=list(PAPER_INPUT))
+    parser.add_argument("--networks", nargs="*", default=models.list_models())
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--child", nargs=2, metavar=("NETWORK", "DEVICE"), help=argparse.SUPPRESS)
@@ -95,7 +83,7 @@ def main() -> None:
                 print(f"| {name} | {device} | failed: {out.stderr.strip().splitlines()[-1]} |")
                 continue
             r = json.loads(out.stdout.strip().splitlines()[-1])
-            shape = "x".join(map(str, PAPER_INPUT[name]))
+            shape = "x".join(map(str, models.card(name).paper_input))
             print(f"| {name} | {device} | {r['parameters'] / 1e6:.2f} M | {shape} | "
                   f"{r['ms_per_sample']:.1f} | {r['peak_mb']:.0f} |")
 

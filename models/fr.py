@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.registry import ModelOutput, register
+from models.registry import Card, ModelOutput, register
 
 
 class InceptionBlock(nn.Module):
@@ -99,7 +99,7 @@ def classifier_head(in_features: int, hidden: int, num_classes: int,
                          nn.Dropout(dropout), nn.Linear(hidden, num_classes))
 
 
-@register("basic_inception")
+@register("basic_inception", Card(input_shape=(2, "input_size", "input_size"), paper_input=(2, 28, 28)))
 class BasicInception(nn.Module):
     """FR's backbone alone: z -> FC -> dropout -> FC, trained with cross-entropy. The baseline
     that Table 7 and the ablation compare FR against."""
@@ -119,7 +119,8 @@ class BasicInception(nn.Module):
         return cls, {"loss": float(cls.detach()), "cls": float(cls.detach())}
 
 
-@register("fr")
+@register("fr", Card(input_shape=(2, "input_size", "input_size"), paper_input=(2, 28, 28),
+                      section="baselines.fr", inputs="FlowField", loss_weight="proposal_weight"))
 class FR(nn.Module):
     """Basic Inception's trunk + the expression proposal module + fusion by element-wise sum.
 

@@ -46,13 +46,11 @@ Where the Caffe definition is not spelled out in methods.md or the paper:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.registry import ModelOutput, register
+from models.registry import Card, ModelOutput, load_weights, register
 
 
 class MicroAttentionUnit(nn.Module):
@@ -136,7 +134,7 @@ class MicroAttentionNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
         if checkpoint is not None:
-            self.load_pretrained(checkpoint)
+            load_weights(self, checkpoint, skip=("fc.",), may_lack=(".attn.",))
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         if x.ndim != 4:
@@ -155,30 +153,12 @@ class MicroAttentionNet(nn.Module):
         ce = F.cross_entropy(out.logits, target)
         return ce, {"loss": ce.item(), "ce": ce.item()}
 
-    def load_pretrained(self, path: str) -> None:
-        """Load a local state dict as described in the class docstring."""
-        file = Path(path)
-        if not file.is_file():
-            raise FileNotFoundError(f"checkpoint {file} does not exist (nothing is downloaded)")
-        state = torch.load(file, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-            state = state["state_dict"]
-        state = {k.removeprefix("module."): v for k, v in state.items()
-                 if not k.removeprefix("module.").startswith("fc.")}
-        own = {k: v for k, v in self.state_dict().items() if not k.startswith("fc.")}
-        missing = sorted(k for k in set(own) - set(state) if ".attn." not in k)
-        unexpected = sorted(set(state) - set(own))
-        wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-        if missing or unexpected or wrong:
-            raise ValueError(f"checkpoint {file} does not fit this network: missing {missing[:5]},"
-                             f" unexpected {unexpected[:5]}, wrong shape {wrong[:5]}")
-        self.load_state_dict(state, strict=False)
+
+register("micro_attention", Card(input_shape=("in_channels", None, None), paper_input=(1, 224, 224),
+                                 section="baselines.micro_attention", inputs="ApexFrame"))(MicroAttentionNet)
 
 
-register("micro_attention")(MicroAttentionNet)
-
-
-@register("resnet10")
+@register("resnet10", Card(input_shape=("in_channels", None, None), paper_input=(1, 224, 224)))
 def resnet10(num_classes: int, in_channels: int = 1, checkpoint: str | None = None,
              width: int = 64) -> MicroAttentionNet:
     """The same network without attention units (the paper's baseline, Table 3's 4.9 M)."""

@@ -14,7 +14,7 @@ segments do not collapse onto one feature.
 
 Where the paper is silent (see also the module's tests and docs/):
 - backbone: torchvision's ResNet18 layout and parameter names (so a local ResNet18 state dict
-  loads as is); He (fan-out) init. The paper's face-attention pre-training is not available
+  loads as is, its "fc.*" head left out); He (fan-out) init. The paper's face-attention pre-training is not available
   offline: the default trains from scratch, `backbone_checkpoint` loads a local state dict.
 - non-local block: no sub-sampling of phi/g (the layer-4 map is only 7x7 at 224 px), 1x1 convs
   with biases as in Wang et al.'s reference code.
@@ -25,13 +25,11 @@ Where the paper is silent (see also the module's tests and docs/):
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.registry import ModelOutput, register
+from models.registry import Card, ModelOutput, load_weights, register
 
 # The 6 pairs (i < j) of the 4 segment features, in the order (0,1) (0,2) (0,3) (1,2) (1,3) (2,3).
 PAIRS_I, PAIRS_J = torch.triu_indices(4, 4, offset=1)
@@ -91,36 +89,6 @@ class ResNet18Backbone(nn.Module):
         x = self.maxpool(F.relu(self.bn1(self.conv1(x))))  # (N, w, H/4, W/4)
         x = self.layer2(self.layer1(x))                    # (N, 2w, H/8, W/8)
         return self.layer4(self.layer3(x))                 # (N, 8w, H/32, W/32); 8w = 512
-
-
-def load_backbone_state(backbone: nn.Module, path: str) -> None:
-    """Load a local ResNet18 state dict into `backbone`; never downloads.
-
-    Accepts a bare state dict or one under "state_dict" / "model"; strips a DataParallel
-    "module." prefix and drops a classifier head ("fc.*"), which the backbone does not have.
-    Every other key must match by name and shape, otherwise a ValueError lists the differences.
-    """
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"backbone checkpoint {file} does not exist (nothing is downloaded;"
-                                f" pass a local ResNet18 state dict or None to train from scratch)")
-    state = torch.load(file, map_location="cpu", weights_only=True)
-    for key in ("state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    own = backbone.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or wrong:
-        def few(keys: list[str]) -> str:
-            return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
-        raise ValueError(f"backbone checkpoint {file} does not fit a ResNet18 (torchvision names):"
-                         f" missing [{few(missing)}], unexpected [{few(unexpected)}],"
-                         f" wrong shape [{few(wrong)}]")
-    backbone.load_state_dict(state)
 
 
 # --------------------------------------------------------------------------- attention modules
@@ -190,7 +158,8 @@ def de_loss(features: torch.Tensor, eps: float = DE_EPS) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- the network
 
-@register("sma_stn")
+@register("sma_stn", Card(input_shape=(4, 3, None, None), paper_input=(4, 3, 224, 224),
+                           section="model", inputs="DynamicImages", loss_weight="de_weight"))
 class SMASTN(nn.Module):
     """SMA-STN on four dynamic images per clip: x (B, 4, 3, H, W) -> ModelOutput.
 
@@ -208,7 +177,7 @@ class SMASTN(nn.Module):
         self.de_weight = de_weight     # lambda of Eq. 12; 0.03 is best on SMIC-HS (Fig. 6)
         self.backbone = ResNet18Backbone(width)       # width 64 = the paper's ResNet18
         if backbone_checkpoint is not None:
-            load_backbone_state(self.backbone, backbone_checkpoint)
+            load_weights(self.backbone, backbone_checkpoint)   # torchvision ResNet18 names
         dim = self.backbone.out_channels
         self.nonlocal_block = NonLocalBlock(dim) if stma else None
         self.segment_score = nn.Linear(dim, 1, bias=False) if stma else None   # q of Eq. 7

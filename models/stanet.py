@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.registry import ModelOutput, register
+from models.registry import Card, ModelOutput, register
 
 
 def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
@@ -89,7 +89,8 @@ class TemporalAttentionBranch(nn.Module):
         return (1 + w.unsqueeze(-1)) * f, w         # (B, L, D) T(x_i) = (1 + w_i) f(x_i)
 
 
-@register("stanet")
+@register("stanet", Card(input_shape=(None, "in_channels", None, None), paper_input=(19, 2, 192, 192),
+                          section="baselines.stanet", inputs="FlowSequence", loss_weight="l1_weight"))
 class STANet(nn.Module):
     """STANet with the paper's Table 2 ablation switches: `sab` (spatial attention branch),
     `tab` (temporal attention branch; off = plain mean over time) and `l1` (mask penalty,

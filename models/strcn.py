@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.registry import ModelOutput, register
+from models.registry import Card, ModelOutput, register
 
 POOLS_A = ((4, 1), (4, 1), (4, 4), (2, 2))      # Table I, STRCN-A: Pool1..Pool4 (pixels, frames)
 POOLS_G = ((4, 4), (4, 4), (4, 4), (2, 2))      # Table I, STRCN-G: Pool1..Pool4 (H, W)
@@ -163,7 +163,8 @@ def balanced_weights(target: torch.Tensor) -> torch.Tensor:
     return target.numel() / (classes.numel() * counts[inverse].to(torch.float32))   # (B,)
 
 
-@register("strcn_a")
+@register("strcn_a", Card(input_shape=("in_channels", None, None), paper_input=(1, 922, 30),
+                           section="baselines.strcn_a", inputs="MaskedMatrix"))
 def strcn_a(num_classes: int = 3, in_channels: int = 1, feature_maps: int = 128,
             num_rcl: int = 4, steps: int = 3, shared_recurrent: bool = False,
             balanced: bool = True) -> STRCN:
@@ -172,7 +173,8 @@ def strcn_a(num_classes: int = 3, in_channels: int = 1, feature_maps: int = 128,
                  steps=steps, shared_recurrent=shared_recurrent, balanced=balanced)
 
 
-@register("strcn_g")
+@register("strcn_g", Card(input_shape=("in_channels", None, None), paper_input=(2, 300, 245),
+                           section="baselines.strcn_g", inputs="MagnifiedFlow"))
 def strcn_g(num_classes: int = 3, in_channels: int = 2, feature_maps: int = 128,
             num_rcl: int = 4, steps: int = 3, shared_recurrent: bool = False,
             balanced: bool = True) -> STRCN:

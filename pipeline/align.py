@@ -13,20 +13,40 @@ in the aligned frame, `source_landmarks` (68, 2) as detected in the source frame
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from pipeline.face import FaceError, align_clip
 from pipeline.parallel import ClipFailure
-from pipeline.stage import ClipRow, cli, read_frames, stage_main
+from pipeline.samples import ClipRow
+from pipeline.stage import cli, read_frames, stage_main
 
 
-def align_one(row: ClipRow, params: dict) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class AlignParams:
+    """params.yaml `align`."""
+
+    size: tuple[int, int]                          # aligned frame H, W
+    deltas: tuple[float, float, float, float]      # STRCN's eye-centre crop, in eye distances
+    n_neighbours: int                              # LWM control points per local polynomial
+
+    def check(self) -> None:
+        if min(self.size) < 16:
+            raise ValueError(f"size: frames of at least 16 x 16, got {list(self.size)}")
+        if min(self.deltas) <= 0:
+            raise ValueError(f"deltas: must be positive, got {list(self.deltas)}")
+        if self.n_neighbours < 6:
+            raise ValueError(f"n_neighbours: a local quadratic needs at least 6 points, got "
+                             f"{self.n_neighbours}")
+
+
+def align_one(row: ClipRow, params: AlignParams) -> dict[str, np.ndarray]:
     """Align one clip; a missing face fails the clip, not the stage."""
     frames = read_frames(row)                                   # (T, H, W, 3)
     try:
-        aligned = align_clip(frames, row.onset, tuple(params["size"]),
-                             n_neighbours=int(params["n_neighbours"]),
-                             deltas=tuple(params["deltas"]))
+        aligned = align_clip(frames, row.onset, params.size, n_neighbours=params.n_neighbours,
+                             deltas=params.deltas)
     except FaceError as error:
         raise ClipFailure(f"{error} (onset frame {row.frames[row.onset]} in {row.frame_dir})")
     return {"frames": aligned.frames,                           # (T, h, w, 3) uint8
@@ -36,8 +56,8 @@ def align_one(row: ClipRow, params: dict) -> dict[str, np.ndarray]:
 
 
 def main(params_path: str = "params.yaml") -> None:
-    stage_main("align", align_one, params_path)
+    stage_main("align", align_one, AlignParams, params_path)
 
 
 if __name__ == "__main__":
-    cli(main)
+    cli(main, "align")

@@ -1,17 +1,20 @@
 """What each network sees of a clip: shards -> input tensors, with its paper's augmentation.
 
-One class per kind of input. `fit(train_ids)` computes everything a fold needs from its
-TRAINING samples only (STRCN-A's top-p mask, flow scale); `sample(id, train, rng)` returns one
-float32 array. The trainer never calls `fit` with a test id, and nothing here looks at labels
-of the held-out fold, so a fold's model cannot depend on its test subject.
+One class per kind of input (a network's card names its view, models/registry.py). The
+constructor's arguments are the network section's `input:` keys in params.yaml (checked against
+the signature when train@<network> starts), `stages` are the shard folders it reads (dvc.yaml's
+train stage depends on exactly those). `fit(train_ids)` computes everything a fold needs from
+its TRAINING samples only (STRCN-A's top-p mask, flow scale); `sample(id, train, rng)` returns
+one float32 array. The trainer never calls `fit` with a test id, and nothing here looks at
+labels of the held-out fold, so a fold's model cannot depend on its test subject.
 
-    network          reads (shards)                    array
-    sma_stn          dynamic: eval / train draws       (4, 3, S, S)    four dynamic images
-    micro_attention  align: frame at the apex (flow)   (1, S, S)       grey apex frame
-    strcn_a          masks: clip_alpha<a>, energy      (1, P, L)       masked pixels x frames
-    strcn_g          flow: strcn_g_alpha<a>            (2, h, w)       onset->apex flow
-    fr               flow: fr                          (2, 28, 28)     u, v
-    stanet           flow: stanet                      (L-1, 2, S, S)  adjacent-frame flows
+    view            network          reads (shards)                    array
+    DynamicImages   sma_stn          dynamic: eval / train draws       (4, 3, S, S)    four dynamic images
+    ApexFrame       micro_attention  align: frame at the apex (flow)   (1, S, S)       grey apex frame
+    MaskedMatrix    strcn_a          masks: clip_alpha<a>, energy      (1, P, L)       masked pixels x frames
+    MagnifiedFlow   strcn_g          flow: strcn_g_alpha<a>            (2, h, w)       onset->apex flow
+    FlowField       fr               flow: fr                          (2, 28, 28)     u, v
+    FlowSequence    stanet           flow: stanet                      (L-1, 2, S, S)  adjacent-frame flows
 """
 
 from __future__ import annotations
@@ -57,17 +60,21 @@ def flip_flow(flow: np.ndarray) -> np.ndarray:
 
 
 class Inputs(ABC):
-    """Base: a network's view of the shards. Subclasses set `stage` and implement `sample`."""
+    """Base: a network's view of the shards. Subclasses set `stages` and implement `sample`."""
 
-    stage = "align"
+    stages: tuple[str, ...] = ()        # shard folders under data/shards it reads
 
     def __init__(self, shards_root: Path | str = SHARDS):
         self.root = str(shards_root)
-        self._cache: dict[str, dict[str, np.ndarray]] = {}
 
     @property
     def shards(self) -> ShardSet:
-        return shards(self.stage, self.root)
+        """The first stage's shards: those holding the arrays it samples."""
+        return shards(self.stages[0], self.root)
+
+    def sample_ids(self) -> set[str]:
+        """The clips every stage it reads holds (a clip failed upstream is in none after)."""
+        return set.intersection(*(set(shards(s, self.root).sample_ids) for s in self.stages))
 
     def fit(self, train_ids: list[str]) -> None:
         """Fold-level statistics from the training samples; nothing by default."""
@@ -79,9 +86,10 @@ class Inputs(ABC):
 
 class DynamicImages(Inputs):
     """SMA-STN: the four DSSI dynamic images. Training draws one of the random snippet sets and
-    rotates (+-5, +-10 degrees) and mirrors as the paper does; evaluation uses the fixed set."""
+    rotates (+-5, +-10 degrees) and mirrors as the paper does; evaluation uses the fixed set.
+    `size`: the side the images are resized to (the paper's 224)."""
 
-    stage = "dynamic"
+    stages = ("dynamic",)
 
     def __init__(self, size: int, shards_root: Path | str = SHARDS):
         super().__init__(shards_root)
@@ -103,12 +111,12 @@ class DynamicImages(Inputs):
 
 
 class ApexFrame(Inputs):
-    """Micro-Attention: the grey apex frame. Training: one of the four corner crops of the frame
-    enlarged by 240/224 (or the centre), then a colour shift up to +-20, a rotation up to 8
-    degrees and a box smoothing of window 2-6, each with probability 0.5 (the paper's
-    augmentation)."""
+    """Micro-Attention: the grey apex frame (the apex index is the flow stage's). Training: one
+    of the four corner crops of the frame enlarged by 240/224 (or the centre), then a colour
+    shift up to +-20, a rotation up to 8 degrees and a box smoothing of window 2-6, each with
+    probability 0.5 (the paper's augmentation). `size`: the input side (the paper's 224)."""
 
-    stage = "align"
+    stages = ("align", "flow")
 
     def __init__(self, size: int, shards_root: Path | str = SHARDS):
         super().__init__(shards_root)
@@ -138,17 +146,20 @@ class ApexFrame(Inputs):
 
 
 class MaskedMatrix(Inputs):
-    """STRCN-A: the magnified grey clip's masked pixels x frames. The mask is the top `p` of the
-    difference energy summed over the fold's TRAINING clips (the paper summed the whole database,
-    test subjects included). Training picks a random magnification alpha and keeps 100/90/80/70/
-    60 % of the frames (re-interpolated to the fixed length), as STRCN augments."""
+    """STRCN-A: the magnified grey clip's masked pixels x frames. The mask is the top `mask_p`
+    of the difference energy summed over the fold's TRAINING clips (the paper summed the whole
+    database, test subjects included). Evaluation reads the clip at the test-time alpha
+    (`magnify.alpha`, recorded in the shards); training picks a random magnification alpha and
+    keeps 100/90/80/70/60 % of the frames (re-interpolated to the fixed length), as STRCN
+    augments."""
 
-    stage = "masks"
+    stages = ("masks",)
 
-    def __init__(self, p: float = 0.3, test_alpha: str = "alpha8",
-                 shards_root: Path | str = SHARDS):
+    def __init__(self, mask_p: float, shards_root: Path | str = SHARDS):
         super().__init__(shards_root)
-        self.p, self.test_alpha = p, test_alpha
+        if not 0 < mask_p <= 1:
+            raise ValueError(f"mask_p: must be a fraction in (0, 1], got {mask_p}")
+        self.p = mask_p
         self.mask: np.ndarray | None = None
 
     def fit(self, train_ids: list[str]) -> None:
@@ -158,7 +169,8 @@ class MaskedMatrix(Inputs):
         if self.mask is None:
             raise RuntimeError("MaskedMatrix.fit(train_ids) must build the fold's mask first")
         keys = [k for k in self.shards.keys(sample_id) if k.startswith("clip_")]
-        key = str(rng.choice(keys)) if train else f"clip_{self.test_alpha}"
+        test_key = f"clip_{self.shards.attrs(sample_id)['test_alpha_key']}"
+        key = str(rng.choice(keys)) if train else test_key
         clip = self.shards.read(sample_id, key).astype(np.float32) / 255   # (L, h, w)
         if train:
             keep = float(rng.choice([1.0, 0.9, 0.8, 0.7, 0.6]))
@@ -170,39 +182,47 @@ class MaskedMatrix(Inputs):
 
 
 class FlowField(Inputs):
-    """STRCN-G and FR: one onset->apex flow field, divided by the training samples' flow
-    standard deviation (a fold-level statistic) so that networks see unit-scale input.
-    STRCN-G evaluates on the test alpha's flow (`key`) and trains on a random alpha's
-    (`augment_prefix`)."""
+    """FR: the onset->apex flow at FR's size (`flow.fr_size`), divided by the training samples'
+    flow standard deviation (a fold-level statistic) so that the network sees unit-scale
+    input."""
 
-    stage = "flow"
+    stages = ("flow",)
 
-    def __init__(self, key: str, augment_prefix: str | None = None, flip: bool = False,
-                 shards_root: Path | str = SHARDS):
+    def __init__(self, shards_root: Path | str = SHARDS):
         super().__init__(shards_root)
-        self.key, self.augment_prefix, self.flip = key, augment_prefix, flip
         self.scale = 1.0
 
+    def key(self, sample_id: str, train: bool, rng: np.random.Generator) -> str:
+        """The shard array one sample reads."""
+        return "fr"
+
     def fit(self, train_ids: list[str]) -> None:
-        flows = [self.shards.read(s, self.key) for s in train_ids]
+        flows = [self.shards.read(s, self.key(s, False, np.random.default_rng(0))) for s in train_ids]
         self.scale = float(np.std(np.concatenate([f.ravel() for f in flows]))) or 1.0
 
     def sample(self, sample_id: str, train: bool, rng: np.random.Generator) -> np.ndarray:
-        key = self.key
-        if train and self.augment_prefix:
-            key = str(rng.choice([k for k in self.shards.keys(sample_id)
-                                  if k.startswith(self.augment_prefix)]))
-        flow = self.shards.read(sample_id, key)                            # (h, w, 2)
-        if train and self.flip and rng.random() < 0.5:
-            flow = flip_flow(flow)
-        return (flow / self.scale).transpose(2, 0, 1).astype(np.float32)  # (2, h, w)
+        flow = self.shards.read(sample_id, self.key(sample_id, train, rng))   # (h, w, 2)
+        return (flow / self.scale).transpose(2, 0, 1).astype(np.float32)     # (2, h, w)
+
+
+class MagnifiedFlow(FlowField):
+    """STRCN-G: the onset->apex flow of the magnified clip, at the test-time alpha
+    (`magnify.alpha`, recorded in the shards) for evaluation and the fold's scale, at a random
+    magnification alpha in training (STRCN's magnification augmentation)."""
+
+    def key(self, sample_id: str, train: bool, rng: np.random.Generator) -> str:
+        if train:
+            return str(rng.choice([k for k in self.shards.keys(sample_id)
+                                   if k.startswith("strcn_g_alpha")]))
+        return f"strcn_g_{self.shards.attrs(sample_id)['test_alpha_key']}"
 
 
 class FlowSequence(Inputs):
     """STANet: adjacent-frame flows. Training: a corner (or centre) crop of 90 % rescaled by
-    0.9/1.0/1.1 back to the input size, and a mirror (the paper mirrors SMIC)."""
+    0.9/1.0/1.1 back to the input size, and a mirror (the paper mirrors SMIC). `size`: the input
+    side (the paper's 192)."""
 
-    stage = "flow"
+    stages = ("flow",)
 
     def __init__(self, size: int, shards_root: Path | str = SHARDS):
         super().__init__(shards_root)
@@ -227,22 +247,9 @@ class FlowSequence(Inputs):
         return (flows / self.scale).transpose(0, 3, 1, 2).astype(np.float32)  # (L-1, 2, S, S)
 
 
-def inputs_for(network: str, params: dict, shards_root: Path | str = SHARDS) -> Inputs:
-    """The input view of a registered network name, from its params section."""
-    size = int(params.get("input_size", 0))
-    if network == "sma_stn":
-        return DynamicImages(size, shards_root)
-    if network == "micro_attention":
-        return ApexFrame(size, shards_root)
-    if network == "strcn_a":
-        return MaskedMatrix(float(params.get("mask_p", 0.3)), str(params.get("test_alpha", "alpha8")),
-                            shards_root)
-    if network == "strcn_g":
-        test_alpha = str(params.get("test_alpha", "alpha8"))
-        return FlowField(f"strcn_g_{test_alpha}", augment_prefix="strcn_g_alpha",
-                         shards_root=shards_root)
-    if network in ("fr", "basic_inception"):
-        return FlowField("fr", shards_root=shards_root)
-    if network == "stanet":
-        return FlowSequence(size, shards_root)
-    raise ValueError(f"no input view for network {network!r}")
+def view(name: str) -> type[Inputs]:
+    """The input view a network's card names (`FlowField`)."""
+    found = globals().get(name)
+    if not (isinstance(found, type) and issubclass(found, Inputs) and found is not Inputs):
+        raise ValueError(f"no input view {name!r} in pipeline/datasets.py")
+    return found

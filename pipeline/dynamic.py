@@ -13,16 +13,31 @@ and `eval_indices` (4, 3) record which frames made each image.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from pipeline.rankpool import dssi, dssi_indices, snippet_images
-from pipeline.stage import ClipRow, cli, clip_rng, stage_main, upstream
+from pipeline.samples import ClipRow
+from pipeline.stage import cli, clip_rng, stage_main, upstream
 
 
-def dynamic_one(row: ClipRow, params: dict) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class DynamicParams:
+    """params.yaml `dynamic`."""
+
+    draws: int      # random DSSI snippet sets per clip (training augmentation); 0: none
+    seed: int       # of the draws, combined with each clip's id
+
+    def check(self) -> None:
+        if self.draws < 0:
+            raise ValueError(f"draws: must be 0 or more, got {self.draws}")
+
+
+def dynamic_one(row: ClipRow, params: DynamicParams) -> dict[str, np.ndarray]:
     frames = upstream("align").read(row.sample_id, "frames")    # (T, H, W, 3) uint8
-    rng = clip_rng(int(params["seed"]), row.sample_id)
-    draws = np.array([dssi_indices(row.onset, row.offset, rng) for _ in range(int(params["draws"]))],
+    rng = clip_rng(params.seed, row.sample_id)
+    draws = np.array([dssi_indices(row.onset, row.offset, rng) for _ in range(params.draws)],
                      dtype=np.int64).reshape(-1, 4, 3)                                 # (K, 4, 3)
     h, w, c = frames.shape[1:]
     train = (np.stack([snippet_images(frames, d) for d in draws]) if len(draws)
@@ -36,8 +51,8 @@ def dynamic_one(row: ClipRow, params: dict) -> dict[str, np.ndarray]:
 
 
 def main(params_path: str = "params.yaml") -> None:
-    stage_main("dynamic", dynamic_one, params_path, needs="align")
+    stage_main("dynamic", dynamic_one, DynamicParams, params_path, needs="align")
 
 
 if __name__ == "__main__":
-    cli(main)
+    cli(main, "dynamic")

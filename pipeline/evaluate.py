@@ -1,5 +1,6 @@
 """`evaluate@<network>` stage: predictions -> metrics/<network>.json (headline numbers),
-metrics/details/<network>.json (everything) and plot data.
+metrics/details/<network>.json (everything) and plot data. The network's card
+(models/registry.py) says which params section lists its protocols.
 
 Per protocol: the predictions of all folds pooled, then UF1, UAR, WAR (accuracy) and macro-F1
 (pipeline/metrics.py states the conventions), overall and per database, with per-class support
@@ -12,14 +13,16 @@ curves to metrics/plots/<network>/curves_<protocol>.csv, both declared as DVC pl
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
+import models
+from pipeline.atomic import write_atomic
 from pipeline.metrics import per_fold_mean, pooled
+from pipeline.params import ParamsError, TrainConfig, parse, read_params, section
+from pipeline.protocols import parse_protocols
 from pipeline.schemes import SCHEMES
 
 
@@ -27,18 +30,20 @@ def evaluate(predictions: pd.DataFrame, params: dict, network: str,
              curves: pd.DataFrame | None = None) -> dict:
     """The metrics document of one network; `curves` adds the final training loss and accuracy
     (mean over folds of the last epoch), which show an experiment's effect on training."""
-    section = params["model"] if network == "sma_stn" else params["baselines"][network]
-    out = {"network": section["network"], "protocols": {}}
-    for name in section["protocols"]:
-        spec = params["protocols"][name]
-        classes = list(SCHEMES[spec["scheme"]].classes)
+    where = models.card(network).section
+    cfg = parse(TrainConfig, section(params, where), where)
+    protocols = parse_protocols(params)
+    out = {"network": network, "protocols": {}}
+    for name in cfg.protocols:
+        spec = protocols[name]
+        classes = list(SCHEMES[spec.scheme].classes)
         rows = predictions[predictions["protocol"] == name]
         if rows.empty:
             continue
         index = {c: i for i, c in enumerate(classes)}
         y, p = rows["label"].map(index).tolist(), rows["prediction"].map(index).tolist()
         result = {**pooled(y, p, classes), "folds": int(rows["fold"].nunique()),
-                  "scheme": spec["scheme"]}
+                  "scheme": spec.scheme}
         folds = [(g["label"].map(index).tolist(), g["prediction"].map(index).tolist())
                  for _, g in rows.groupby("fold")]
         result["per_fold_mean"] = per_fold_mean(folds, classes)
@@ -57,14 +62,13 @@ def evaluate(predictions: pd.DataFrame, params: dict, network: str,
 
 
 def write_plots(predictions: pd.DataFrame, curves: pd.DataFrame, folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
     for name, rows in predictions.groupby("protocol"):
-        rows[["sample_id", "label", "prediction"]].rename(
-            columns={"label": "actual", "prediction": "predicted"}).to_csv(
-            folder / f"confusion_{name}.csv", index=False)
+        table = rows[["sample_id", "label", "prediction"]].rename(
+            columns={"label": "actual", "prediction": "predicted"})
+        write_atomic(folder / f"confusion_{name}.csv", table.to_csv(index=False))
     for name, rows in curves.groupby("protocol"):
-        rows.groupby("epoch")[["loss", "accuracy"]].mean().reset_index().to_csv(
-            folder / f"curves_{name}.csv", index=False)
+        mean = rows.groupby("epoch")[["loss", "accuracy"]].mean().reset_index()
+        write_atomic(folder / f"curves_{name}.csv", mean.to_csv(index=False))
 
 
 HEADLINE = ["uf1", "uar", "war", "macro_f1", "folds", "samples", "train_loss", "train_accuracy"]
@@ -81,14 +85,11 @@ def headline(metrics: dict) -> dict:
 
 
 def write_json(path: Path, document: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(document, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(document, indent=2) + "\n")
 
 
 def main(network: str, params_path: str = "params.yaml") -> None:
-    params = yaml.safe_load(Path(params_path).read_text())
+    params = read_params(params_path)
     runs = Path("data/runs") / network
     predictions = pd.read_csv(runs / "predictions.csv")
     curves = pd.read_csv(runs / "curves.csv")
@@ -104,4 +105,7 @@ def main(network: str, params_path: str = "params.yaml") -> None:
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit("usage: python -m pipeline.evaluate <network> [params.yaml]")
-    main(*sys.argv[1:])
+    try:
+        main(*sys.argv[1:])
+    except ParamsError as error:
+        sys.exit(f"evaluate@{sys.argv[1]}: {error}")

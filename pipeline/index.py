@@ -5,8 +5,9 @@ under every class scheme (pipeline/schemes.py), takes the MEGC 2019 composite me
 challenge's ground-truth file when one is configured, and writes
 
     data/index/samples.csv   one row per clip: ids, frame folder, files and their numbers,
-                             onset/apex/offset (frame numbers),
-                             native label, AUs, one column per class scheme
+                             a digest of the frame files' bytes, onset/apex/offset (frame
+                             numbers), native label, AUs, one column per class scheme
+                             (pipeline/samples.py reads it)
     data/index/report.json   counts per database / scheme / class / subject, repaired and
                              skipped rows with reasons
     data/index/report.md     the same for people
@@ -19,25 +20,56 @@ temporary files and renamed, so a failed run leaves nothing half-written.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
-import yaml
 
+from pipeline.atomic import write_atomic
 from pipeline.databases import read_database
 from pipeline.databases.common import Clip, DatabaseError, RowIssue
 from pipeline.databases.megc import megc_composite, read_megc2019_gt
+from pipeline.params import ParamsError, parse, read_params, section
+from pipeline.samples import COLUMNS, frames_digest
 from pipeline.schemes import SCHEMES, add_scheme_columns
 
 # The adapter key -> the `databases:` entry in params.yaml holding its root.
 ROOT_KEY = {"casme2": "casme2", "samm": "samm", "smic_hs": "smic", "smic_vis": "smic",
             "smic_nir": "smic", "casme": "casme"}
-COLUMNS = ["sample_id", "database", "subject", "subject_id", "clip", "frame_dir", "frames",
-           "frame_numbers", "first_frame", "last_frame", "n_frames", "onset", "apex", "offset",
-           "fps", "emotion", "action_units", "objective_class", "source", "row", "repairs"]
+
+
+@dataclass(frozen=True)
+class DatabasesParams:
+    """params.yaml `databases`: where each database lives, as it ships (README)."""
+
+    casme2: str          # folder holding the CASME II coding sheet and Cropped/ (or the raw frames)
+    samm: str
+    smic: str            # holds SMIC_all_cropped/{HS,VIS,NIR} (or SMIC_all_raw/)
+    casme: str           # CASME (I)
+    megc2019_gt: str     # the MEGC 2019 composite list, combined_3class_gt.csv
+
+    def check(self) -> None:
+        for key, value in vars(self).items():
+            if not value.strip():
+                raise ValueError(f"{key}: give a path (dvc.yaml's index stage depends on it)")
+
+
+@dataclass(frozen=True)
+class IndexParams:
+    """params.yaml `index`."""
+
+    use: list[str]                 # databases the index reads (keys of ROOT_KEY)
+    megc3: Literal["list", "rule"]  # MEGC 2019 composite from databases.megc2019_gt, or by rule
+
+    def check(self) -> None:
+        unknown = [name for name in self.use if name not in ROOT_KEY]
+        if unknown:
+            raise ValueError(f"use: unknown database {unknown[0]!r}; choose from {sorted(ROOT_KEY)}")
+        if not self.use or len(set(self.use)) != len(self.use):
+            raise ValueError(f"use: name each database once, at least one: {self.use}")
 
 
 def clip_row(clip: Clip, repo: Path) -> dict:
@@ -52,6 +84,7 @@ def clip_row(clip: Clip, repo: Path) -> dict:
         "subject_id": clip.subject_id, "clip": clip.clip, "frame_dir": frame_dir.as_posix(),
         "frames": " ".join(clip.frames),
         "frame_numbers": " ".join(map(str, clip.frame_numbers)),
+        "frames_sha256": frames_digest(clip.frame_dir, clip.frames),
         "first_frame": clip.frame_numbers[0], "last_frame": clip.frame_numbers[-1],
         "n_frames": len(clip.frames),
         "onset": clip.onset, "apex": clip.apex, "offset": clip.offset, "fps": clip.fps,
@@ -179,31 +212,12 @@ def short_source(source: str) -> str:
     return "/".join(path.parts[-3:])
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write next to the target and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def load_index(path: str | Path = "data/index/samples.csv") -> pd.DataFrame:
-    """The sample table with its nullable integer columns restored."""
-    table = pd.read_csv(path, dtype={"subject": str, "clip": str, "action_units": str,
-                                     "repairs": str, "frames": str,
-                                     "frame_numbers": str})
-    for col in ["apex", "objective_class", "row"]:
-        table[col] = table[col].astype("Int64")
-    for key in SCHEMES:
-        if key in table:
-            table[key] = table[key].astype("string")
-    return table
-
-
 def main(params_path: str = "params.yaml", out_dir: str = "data/index") -> None:
-    params = yaml.safe_load(Path(params_path).read_text())
-    roots = params["databases"]
-    table, issues = build_index(params["index"]["use"], roots, roots.get("megc2019_gt") or None)
+    params = read_params(params_path)
+    roots = parse(DatabasesParams, section(params, "databases"), "databases")
+    config = parse(IndexParams, section(params, "index"), "index")
+    megc_list = roots.megc2019_gt if config.megc3 == "list" else None
+    table, issues = build_index(config.use, vars(roots), megc_list)
     summary = summarise(table, issues)
     out = Path(out_dir)
     write_atomic(out / "samples.csv", table.to_csv(index=False))
@@ -217,5 +231,5 @@ def main(params_path: str = "params.yaml", out_dir: str = "data/index") -> None:
 if __name__ == "__main__":
     try:
         main(*sys.argv[1:])
-    except DatabaseError as error:
+    except (DatabaseError, ParamsError) as error:
         sys.exit(f"index: {error}")

@@ -10,10 +10,35 @@ Shard arrays per clip: `alpha<a>` (T, H, W, 3) uint8 RGB for each alpha, e.g. `a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from pipeline.evm import magnify
-from pipeline.stage import ClipRow, cli, stage_main, upstream
+from pipeline.samples import ClipRow
+from pipeline.stage import cli, stage_main, upstream
+
+
+@dataclass(frozen=True)
+class MagnifyParams:
+    """params.yaml `magnify`."""
+
+    alpha: float                 # test-time magnification factor
+    augment_alphas: list[float]  # extra factors for training augmentation
+    r1: float                    # IIR low-pass weights; band = lp(r1) - lp(r2), r1 > r2
+    r2: float
+    lambda_c: float              # spatial wavelength cut-off, px
+    chrom_attenuation: float     # factor on the amplified chrominance
+
+    def check(self) -> None:
+        if self.alpha <= 0 or any(a <= 0 for a in self.augment_alphas):
+            raise ValueError("alpha: magnification factors must be positive")
+        if not 0 < self.r2 < self.r1 <= 1:
+            raise ValueError(f"r1: need 0 < r2 < r1 <= 1, got r1 {self.r1}, r2 {self.r2}")
+        if self.lambda_c <= 0:
+            raise ValueError(f"lambda_c: must be positive, got {self.lambda_c}")
+        if not 0 <= self.chrom_attenuation <= 1:
+            raise ValueError(f"chrom_attenuation: must be in [0, 1], got {self.chrom_attenuation}")
 
 
 def alpha_key(alpha: float) -> str:
@@ -21,25 +46,24 @@ def alpha_key(alpha: float) -> str:
     return f"alpha{alpha:g}"
 
 
-def alphas(params: dict) -> list[float]:
+def alphas(params: MagnifyParams) -> list[float]:
     """The test-time alpha first, then the augmentation alphas (without repeating it)."""
-    extra = [float(a) for a in params["augment_alphas"] if float(a) != float(params["alpha"])]
-    return [float(params["alpha"])] + extra
+    return [params.alpha] + [a for a in params.augment_alphas if a != params.alpha]
 
 
-def magnify_one(row: ClipRow, params: dict) -> dict[str, np.ndarray]:
+def magnify_one(row: ClipRow, params: MagnifyParams) -> dict[str, np.ndarray]:
     frames = upstream("align").read(row.sample_id, "frames")    # (T, H, W, 3) uint8
-    out = {alpha_key(a): magnify(frames, a, r1=float(params["r1"]), r2=float(params["r2"]),
-                                 lambda_c=float(params["lambda_c"]),
-                                 chrom_attenuation=float(params["chrom_attenuation"]))
+    out = {alpha_key(a): magnify(frames, a, r1=params.r1, r2=params.r2,
+                                 lambda_c=params.lambda_c,
+                                 chrom_attenuation=params.chrom_attenuation)
            for a in alphas(params)}
-    out["attrs"] = {"test_alpha_key": alpha_key(float(params["alpha"]))}
+    out["attrs"] = {"test_alpha_key": alpha_key(params.alpha)}
     return out
 
 
 def main(params_path: str = "params.yaml") -> None:
-    stage_main("magnify", magnify_one, params_path, needs="align")
+    stage_main("magnify", magnify_one, MagnifyParams, params_path, needs="align")
 
 
 if __name__ == "__main__":
-    cli(main)
+    cli(main, "magnify")

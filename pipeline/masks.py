@@ -10,20 +10,39 @@ test subjects included, which leaks. So this stage stores, per clip, what any fo
   or by TIM, the temporal interpolation model of Pfister et al.: `masks.interpolation`),
   one per magnification alpha (the augmentation alphas for training);
 - `energy` (h, w) float32: sum_t |F_t - F_0| of the test-alpha clip, the clip's contribution to
-  a fold's mask.
+  a fold's mask; attr `test_alpha_key`: which clip is the test-time one (magnify's alpha).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
 
 import cv2
 import numpy as np
 
 from pipeline.energy import difference_energy
-from pipeline.stage import ClipRow, cli, stage_main, upstream
+from pipeline.samples import ClipRow
+from pipeline.stage import cli, stage_main, upstream
 from pipeline.temporal import resample
 
 
-def normalised_clip(frames: np.ndarray, row: ClipRow, size: list[int], length: int,
+@dataclass(frozen=True)
+class MasksParams:
+    """params.yaml `masks`."""
+
+    size: tuple[int, int]                       # STRCN-A frame H, W before masking
+    frames: int                                 # frames after temporal interpolation
+    interpolation: Literal["linear", "tim"]
+
+    def check(self) -> None:
+        if min(self.size) < 4:
+            raise ValueError(f"size: at least 4 x 4, got {list(self.size)}")
+        if self.frames < 2:
+            raise ValueError(f"frames: at least 2, got {self.frames}")
+
+
+def normalised_clip(frames: np.ndarray, row: ClipRow, size: tuple[int, int], length: int,
                     interpolation: str = "linear") -> np.ndarray:
     """(T, H, W, 3) uint8 -> (length, h, w) uint8 grey onset..offset clip at STRCN-A's size."""
     clip = frames[row.onset:row.offset + 1]
@@ -32,20 +51,21 @@ def normalised_clip(frames: np.ndarray, row: ClipRow, size: list[int], length: i
     return resample(small, length, interpolation)                                 # (L, h, w)
 
 
-def masks_one(row: ClipRow, params: dict) -> dict[str, np.ndarray]:
+def masks_one(row: ClipRow, params: MasksParams) -> dict[str, np.ndarray]:
     magnified = upstream("magnify")
     keys = [k for k in magnified.keys(row.sample_id) if k.startswith("alpha")]
-    out = {f"clip_{key}": normalised_clip(magnified.read(row.sample_id, key), row, params["size"],
-                                          int(params["frames"]), params["interpolation"])
+    out = {f"clip_{key}": normalised_clip(magnified.read(row.sample_id, key), row, params.size,
+                                          params.frames, params.interpolation)
            for key in keys}
-    test_key = magnified.attrs(row.sample_id).get("test_alpha_key", keys[0])
+    test_key = magnified.attrs(row.sample_id)["test_alpha_key"]
     out["energy"] = difference_energy(out[f"clip_{test_key}"])                   # (h, w)
+    out["attrs"] = {"test_alpha_key": test_key}
     return out
 
 
 def main(params_path: str = "params.yaml") -> None:
-    stage_main("masks", masks_one, params_path, needs="magnify", per_frame=("clip_",))
+    stage_main("masks", masks_one, MasksParams, params_path, needs="magnify", per_frame=("clip_",))
 
 
 if __name__ == "__main__":
-    cli(main)
+    cli(main, "masks")

@@ -6,15 +6,15 @@ A run of an hour must not die on its 2,900th clip for that, nor hide it. `run_cl
 exception in one clip into a `Failure` and carries on; `StageReport` lists the failures in a
 JSON report and stops the stage, in one line, only when more than an agreed fraction failed.
 
-A stage uses it like this:
+pipeline/stage.py uses it like this (the real loop also opens one shard per subject):
 
     report = StageReport("align")
     with ShardWriter(path, "align", params) as shard:
         for i, result in run_clips(align_clip, clips, jobs, "align", ids):
             if report.add(ids[i], result):
                 shard.add(ids[i], result, attrs[i])
-    report.write(Path("data/shards/align/report.json"))
-    report.check(params["max_failed_fraction"])
+    report.write(Path("data/reports/align.json"))
+    report.check(max_failed)          # params.yaml: preprocess.max_failed
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import json
 import multiprocessing
 import os
 import signal
-import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -33,6 +32,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tqdm import tqdm
+
+from pipeline.atomic import write_atomic
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -80,7 +81,9 @@ def _guarded(fn: Callable[[Any], Any], item: Any) -> tuple[bool, Any, str]:
     except ClipFailure as e:
         return False, _one_line(str(e)) or "ClipFailure", ""
     except Exception as e:
-        return False, _one_line(f"{type(e).__name__}: {e}"), traceback.format_exc()
+        # Paths relative to the working directory: the report reads the same on any machine.
+        return False, _one_line(f"{type(e).__name__}: {e}"), \
+            traceback.format_exc().replace(f"{os.getcwd()}{os.sep}", "")
 
 
 def _ignore_sigint() -> None:
@@ -189,7 +192,6 @@ class StageReport:
         self.processed: list[str] = []     # ids of clips that produced a result
         self.failed: list[Failure] = []
         self.path: Path | None = None      # where `write` last wrote the report
-        self._start = time.perf_counter()
 
     def add(self, sample_id: str, result: Any) -> bool:
         """Record one outcome from `run_clips`; True if it is a result to keep."""
@@ -215,15 +217,11 @@ class StageReport:
                          f"{see}; first: {first.id}: {first.reason}")
 
     def write(self, path: str | Path) -> None:
-        """Write {stage, processed, failed: [{id, reason[, traceback]}], seconds} atomically."""
-        path = Path(path)
+        """Write {stage, processed, failed: [{id, reason[, traceback]}]} atomically. Nothing
+        that changes from run to run goes in (no timings: the stage prints those), so an
+        unchanged stage rewrites the same bytes and DVC sees no change."""
         failed = [{"id": f.id, "reason": f.reason, **({"traceback": f.traceback}
                                                       if f.traceback else {})}
                   for f in self.failed]
-        report = {"stage": self.stage, "processed": self.processed, "failed": failed,
-                  "seconds": round(time.perf_counter() - self._start, 3)}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
-        os.replace(tmp, path)
-        self.path = path
+        report = {"stage": self.stage, "processed": self.processed, "failed": failed}
+        self.path = write_atomic(path, json.dumps(report, indent=2) + "\n")

@@ -4,26 +4,55 @@ The paper initialises its ResNet10 from ImageNet, pre-trains it WITHOUT attentio
 macro-expression databases (CK+, Oulu-CASIA, JAFFE, MUG), and fine-tunes the same network WITH
 micro-attention on micro-expressions. Here the macro images are a folder of class folders
 (`pretrain.images`: the synthetic MACRO/ set by default, or your own `<class>/<image>` folder);
-an ImageNet start is a local checkpoint (`pretrain.init_checkpoint`, none offline). The weights
-go to data/models/micro_attention_pretrain.pt, which train@micro_attention starts every fold
-from (the classifier, whose classes differ, is left out there).
+an ImageNet start is a local checkpoint (`pretrain.init_checkpoint`, none offline). The width
+is Micro-Attention's own (`baselines.micro_attention.net.width`), so the weights always fit the
+network they initialise. They go to data/models/micro_attention_pretrain.pt, which
+train@micro_attention starts every fold from (the classifier, whose classes differ, is left out
+there).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-import yaml
 from tqdm import tqdm
 
-import models
+from models.micro_attention import resnet10
+from models.registry import load_weights
+from pipeline.atomic import write_atomic
+from pipeline.params import SGD, ParamsError, convert, parse, read_params, section
+from pipeline.training import batch_order, device_of, fit, use_device
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
+CHECKPOINT = Path("data/models/micro_attention_pretrain.pt")
+
+
+@dataclass(frozen=True)
+class PretrainParams:
+    """params.yaml `pretrain`."""
+
+    images: str                   # a folder of <class>/<image> files
+    input_size: int               # images are resized to input_size x input_size
+    epochs: int
+    batch_size: int
+    optimizer: SGD
+    init_checkpoint: str | None   # a local ResNet10 state dict to start from; null: from scratch
+    threads: int                  # CPU threads for torch
+    seed: int
+
+    def check(self) -> None:
+        if self.input_size < 32:
+            raise ValueError(f"input_size: at least 32, got {self.input_size}")
+        if self.epochs < 1 or self.batch_size < 2 or self.threads < 1:
+            raise ValueError("epochs: epochs and threads must be at least 1, batch_size 2")
+        if self.init_checkpoint is not None and not Path(self.init_checkpoint).is_file():
+            raise ValueError(f"init_checkpoint: {self.init_checkpoint} does not exist")
 
 
 def read_folder(root: Path, size: int) -> tuple[np.ndarray, list[str], np.ndarray]:
@@ -48,53 +77,43 @@ def read_folder(root: Path, size: int) -> tuple[np.ndarray, list[str], np.ndarra
     return x[:, None], classes, np.array(labels)
 
 
-def pretrain(cfg: dict, checkpoint: Path) -> dict:
+def pretrain(cfg: PretrainParams, width: int, checkpoint: Path) -> dict:
     """Train the plain ResNet10 on the macro images; save its weights; return a summary."""
-    torch.manual_seed(int(cfg["seed"]))
-    rng = np.random.default_rng(int(cfg["seed"]))
-    x, classes, y = read_folder(Path(cfg["images"]), int(cfg["input_size"]))
-    net = models.create_model("resnet10", num_classes=len(classes), width=int(cfg["width"]))
-    if cfg.get("init_checkpoint"):
-        state = torch.load(cfg["init_checkpoint"], map_location="cpu", weights_only=True)
-        own = net.state_dict()
-        net.load_state_dict({k: v for k, v in state.items() if k in own and own[k].shape == v.shape},
-                            strict=False)
-    opt = cfg["optimizer"]
-    optimizer = torch.optim.SGD(net.parameters(), lr=float(opt["lr"]), momentum=float(opt["momentum"]),
-                                weight_decay=float(opt.get("weight_decay", 0.0)))
-    schedule = torch.optim.lr_scheduler.StepLR(optimizer, int(opt["step_epochs"]), float(opt["gamma"]))
-    size = int(cfg["batch_size"])
-    accuracy = 0.0
-    for _ in tqdm(range(int(cfg["epochs"])), desc="pretrain", unit="epoch"):
-        net.train()
-        correct = 0
-        order = rng.permutation(len(y))
-        for start in range(0, len(y), size):
-            chosen = order[start:start + size]
-            xb, yb = torch.from_numpy(x[chosen]), torch.from_numpy(y[chosen])
-            out = net(xb)
-            loss, _ = net.loss(out, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            correct += int((out.logits.argmax(1) == yb).sum())
-        schedule.step()
-        accuracy = correct / len(y)
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    tmp = checkpoint.with_suffix(".tmp")
-    torch.save(net.state_dict(), tmp)
-    tmp.replace(checkpoint)
-    return {"images": len(y), "classes": classes, "train_accuracy": round(accuracy, 4)}
+    device = device_of()
+    use_device(device, cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    x, classes, y = read_folder(Path(cfg.images), cfg.input_size)
+    net = resnet10(num_classes=len(classes), width=width)
+    if cfg.init_checkpoint:
+        load_weights(net, cfg.init_checkpoint)
+
+    def batches(epoch: int):
+        for chosen in batch_order(len(y), cfg.batch_size, rng):
+            yield torch.from_numpy(x[chosen]), torch.from_numpy(y[chosen])
+
+    bar = tqdm(total=cfg.epochs, desc="pretrain", unit="epoch")
+    curve = fit(net, cfg.optimizer, cfg.epochs, batches, device,
+                on_epoch=lambda row: (bar.update(), bar.set_postfix(accuracy=f"{row['accuracy']:.2f}")))
+    bar.close()
+    state = {k: v.cpu() for k, v in net.state_dict().items()}
+    write_atomic(checkpoint, lambda tmp: torch.save(state, tmp))
+    return {"images": len(y), "classes": classes, "train_accuracy": round(curve[-1]["accuracy"], 4)}
 
 
 def main(params_path: str = "params.yaml") -> None:
-    cfg = yaml.safe_load(Path(params_path).read_text())["pretrain"]
-    summary = pretrain(cfg, Path("data/models/micro_attention_pretrain.pt"))
-    Path("metrics").mkdir(exist_ok=True)
-    Path("metrics/pretrain.json").write_text(json.dumps(summary, indent=2) + "\n")
+    params = read_params(params_path)
+    cfg = parse(PretrainParams, section(params, "pretrain"), "pretrain")
+    width = convert(section(params, "baselines.micro_attention.net.width"), int,
+                    "baselines.micro_attention.net.width")
+    summary = pretrain(cfg, width, CHECKPOINT)
+    write_atomic("metrics/pretrain.json", json.dumps(summary, indent=2) + "\n")
     print(f"pretrain: {summary['images']} images, {len(summary['classes'])} classes, "
           f"train accuracy {summary['train_accuracy']:.3f}")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    try:
+        main(*sys.argv[1:])
+    except ParamsError as error:
+        sys.exit(f"pretrain: {error}")

@@ -3,18 +3,22 @@
 Only rows labelled under the fold's scheme take part, so a subject whose clips the scheme drops
 gets no fold (CASME II sub10 and sub18 under megc3). Folds and their id lists are sorted, and
 random splits are seeded, so one table always gives the same folds. A request that cannot work
-(unknown database, scheme, protocol or key) is a ValueError naming what to change.
+(unknown database, scheme, protocol or key) is a ValueError naming what to change; the
+`protocols` section of params.yaml is checked as typed specs (LOSO, LOVO, HDE, CDE, CDMER)
+before any fold is made.
 """
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from pipeline.params import convert, section
 from pipeline.schemes import SCHEMES
 
 
@@ -153,22 +157,102 @@ def cdmer(df: pd.DataFrame, source: str, target: str, scheme: str, n_folds: int 
 PROTOCOLS = {"loso": loso, "lovo": lovo, "hde": hde, "cde": cde, "cdmer": cdmer}
 
 
-def make_folds(df: pd.DataFrame, spec: dict) -> list[Fold]:
-    """Folds from a params-style spec, e.g. {"protocol": "cde", "databases": [...], "scheme":
-    "megc3"}; the keys are the protocol function's arguments."""
-    spec = dict(spec)
-    protocol = spec.pop("protocol", None)
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
-    params = inspect.signature(PROTOCOLS[protocol]).parameters
-    allowed = [p for p in params if p != "df"]
-    unknown = sorted(set(spec) - set(allowed))
-    if unknown:
-        raise ValueError(f"protocol {protocol}: unknown key {unknown[0]!r}; allowed: "
-                         f"{', '.join(allowed)}")
-    required = [p for p in allowed if params[p].default is inspect.Parameter.empty]
-    missing = [p for p in required if p not in spec]
-    if missing:
-        raise ValueError(f"protocol {protocol}: missing key {missing[0]!r}; required: "
-                         f"{', '.join(required)}")
-    return list(PROTOCOLS[protocol](df, **spec))
+# --------------------------------------------------------------------------- params.yaml
+
+def check_scheme(scheme: str) -> None:
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme: unknown class scheme {scheme!r}; choose from {', '.join(SCHEMES)}")
+
+
+@dataclass(frozen=True)
+class LOSO:
+    """Leave one subject out of one database."""
+
+    protocol: Literal["loso"]
+    database: str              # an `index.use` key
+    scheme: str                # a class scheme (pipeline/schemes.py)
+
+    def check(self) -> None:
+        check_scheme(self.scheme)
+
+
+@dataclass(frozen=True)
+class LOVO:
+    """STRCN's leave-videos-out: class-stratified parts of `test_fraction` of the videos."""
+
+    protocol: Literal["lovo"]
+    database: str
+    scheme: str
+    test_fraction: float       # share of the videos each evaluation tests (STRCN: 0.05)
+    seed: int                  # of the stratified split
+
+    def check(self) -> None:
+        check_scheme(self.scheme)
+        if not 0 < self.test_fraction <= 0.5:
+            raise ValueError(f"test_fraction: must be in (0, 0.5], got {self.test_fraction}")
+
+
+@dataclass(frozen=True)
+class HDE:
+    """Train on one database, test on another (MEGC 2018)."""
+
+    protocol: Literal["hde"]
+    train_db: str
+    test_db: str
+    scheme: str
+
+    def check(self) -> None:
+        check_scheme(self.scheme)
+        if self.train_db == self.test_db:
+            raise ValueError(f"test_db: must differ from train_db ({self.train_db})")
+
+
+@dataclass(frozen=True)
+class CDE:
+    """Composite database evaluation (MEGC 2019): LOSO over the pooled databases."""
+
+    protocol: Literal["cde"]
+    databases: list[str]       # two or more `index.use` keys
+    scheme: str
+
+    def check(self) -> None:
+        check_scheme(self.scheme)
+        if len(self.databases) < 2 or len(set(self.databases)) != len(self.databases):
+            raise ValueError(f"databases: name two or more different databases, got {self.databases}")
+
+
+@dataclass(frozen=True)
+class CDMER:
+    """FR's cross-database protocol: train on the source, n_folds stratified target parts."""
+
+    protocol: Literal["cdmer"]
+    source: str
+    target: str
+    scheme: str
+    n_folds: int               # target parts, each the test set of one fold (FR: 5)
+    seed: int                  # of the stratified split
+
+    def check(self) -> None:
+        check_scheme(self.scheme)
+        if self.source == self.target:
+            raise ValueError(f"target: must differ from source ({self.source})")
+        if self.n_folds < 2:
+            raise ValueError(f"n_folds: must be at least 2, got {self.n_folds}")
+
+
+ProtocolSpec = LOSO | LOVO | HDE | CDE | CDMER
+
+
+def parse_protocols(params: dict) -> dict[str, ProtocolSpec]:
+    """params.yaml's `protocols` section, checked: {name: spec}."""
+    return convert(section(params, "protocols"), dict[str, ProtocolSpec], "protocols")
+
+
+def make_folds(df: pd.DataFrame, spec: ProtocolSpec | dict) -> list[Fold]:
+    """Folds of the sample table under a protocol spec (or the same as a params-style dict,
+    e.g. {"protocol": "cde", "databases": [...], "scheme": "megc3"})."""
+    if isinstance(spec, dict):
+        spec = convert(spec, ProtocolSpec, "protocol")
+    arguments = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)
+                 if f.name != "protocol"}
+    return list(PROTOCOLS[spec.protocol](df, **arguments))

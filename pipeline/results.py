@@ -13,13 +13,14 @@ import argparse
 import json
 from pathlib import Path
 
+from models import pipeline_networks
+
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-ORDER = ["sma_stn", "micro_attention", "strcn_a", "strcn_g", "fr", "stanet"]
 
 
 def table(metrics_dir: Path = Path("metrics")) -> str:
-    files = {p.stem: p for p in metrics_dir.glob("*.json") if p.stem != "pretrain"}
-    names = [n for n in ORDER if n in files] + sorted(set(files) - set(ORDER))
+    files = {p.stem: p for p in metrics_dir.glob("*.json")}
+    names = [n for n in pipeline_networks() if n in files]
     lines = ["| network | protocol | scheme | UF1 | UAR | WAR | per-fold mean UF1 | folds | samples |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name in names:

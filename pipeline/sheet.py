@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 
 from pipeline.energy import top_p_mask
-from pipeline.index import load_index
 from pipeline.opticalflow import flow_to_rgb
-from pipeline.stage import SHARDS, clip_rows, read_frames
+from pipeline.samples import SAMPLES, clip_rows, read_samples
 from pipeline.shards import ShardSet
+from pipeline.stage import SHARDS, read_frames
 
 TILE = 120          # tile height in px; widths follow each image's aspect
 COLUMNS = ["raw onset", "raw apex", "aligned", "magnified", "flow", "strain", "energy, mask",
@@ -96,10 +96,10 @@ def label(row_image: np.ndarray, text: str) -> np.ndarray:
     return np.vstack([bar, row_image])
 
 
-def contact_sheet(sample_ids: list[str], out: Path, index_path: str = "data/index/samples.csv",
+def contact_sheet(sample_ids: list[str], out: Path, index_path: str | Path = SAMPLES,
                   shards_root: Path = SHARDS) -> Path:
     """Write the sheet of `sample_ids` to `out` (PNG) and return its path."""
-    rows = {r.sample_id: r for r in clip_rows(load_index(index_path))}
+    rows = {r.sample_id: r for r in clip_rows(read_samples(index_path))}
     shards = {stage: ShardSet.from_dir(shards_root / stage)
               for stage in ["align", "magnify", "flow", "masks", "dynamic"]}
     missing = [s for s in sample_ids if s not in rows or s not in shards["dynamic"]]
@@ -126,7 +126,7 @@ def main() -> None:
     args = parser.parse_args()
     ids = list(args.sample_ids)
     if args.first:
-        table = load_index().sort_values("sample_id").groupby("subject_id").head(1)
+        table = read_samples().sort_values("sample_id").groupby("subject_id").head(1)
         firsts = table.groupby("database").head(args.first)["sample_id"]
         ids += [s for s in firsts if s not in ids]
     if not ids:

@@ -1,8 +1,9 @@
 """What every preprocessing stage shares: which clips to process, how to read their frames, and
 the loop that runs a per-clip function in parallel and writes one shard per (database, subject).
 
-A stage module (align.py, magnify.py, ...) only says what happens to ONE clip; `run_stage` does
-the rest: clips in sample-id order (so a subject's clips arrive together and its shard is written
+A stage module (align.py, magnify.py, ...) only says what happens to ONE clip and declares its
+params section as a dataclass; `stage_main` checks the section (pipeline/params.py) before any
+clip is read, and `run_stage` does the rest: clips in sample-id order (so a subject's clips arrive together and its shard is written
 and closed before the next one starts), a progress bar with clip counts and ETA, failed clips
 listed with their reason in data/reports/<stage>.json, and a clear stop when more than
 `max_failed` of the clips fail. A failed clip is simply absent from the stage's shards; later
@@ -13,66 +14,21 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from dataclasses import dataclass
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
 import cv2
 import numpy as np
-import pandas as pd
-import yaml
 
-from pipeline.index import load_index
+from pipeline.params import ParamsError, PreprocessParams, as_yaml, parse, read_params, section
 from pipeline.parallel import ClipFailure, StageError, StageReport, available_jobs, run_clips
-from pipeline.schemes import SCHEMES
+from pipeline.samples import SAMPLES, ClipRow, clip_rows, read_samples
 from pipeline.shards import ShardSet, ShardWriter, shard_path
 
 SHARDS = Path("data/shards")
 REPORTS = Path("data/reports")
-
-
-@dataclass(frozen=True)
-class ClipRow:
-    """One clip as the index describes it, in the form a worker process needs."""
-
-    sample_id: str
-    database: str
-    subject: str
-    frame_dir: str
-    frames: tuple[str, ...]
-    frame_numbers: tuple[int, ...]
-    onset: int                  # 0-based indices into `frames`
-    apex: int | None
-    offset: int
-    fps: float
-    labels: dict[str, Any]      # native label, AUs and one label per class scheme (None if none)
-
-    def attrs(self) -> dict[str, Any]:
-        """What every shard sample carries, so that a trainer needs no other file."""
-        return {"database": self.database, "subject": self.subject,
-                "subject_id": f"{self.database}/{self.subject}", "fps": self.fps,
-                "onset": self.onset, "apex_annotated": self.apex, "offset": self.offset,
-                "frame_numbers": list(self.frame_numbers), **self.labels}
-
-
-def clip_rows(table: pd.DataFrame) -> list[ClipRow]:
-    """Index rows -> ClipRows with frame-number annotations turned into 0-based indices."""
-    rows = []
-    for r in table.sort_values("sample_id").itertuples(index=False):
-        names = tuple(str(r.frames).split())
-        numbers = tuple(int(n) for n in str(r.frame_numbers).split())
-        position = {n: i for i, n in enumerate(numbers)}
-        labels = {"emotion": r.emotion, "action_units": r.action_units}
-        labels.update({key: getattr(r, key) for key in SCHEMES if hasattr(r, key)})
-        labels = {k: (None if pd.isna(v) else str(v)) for k, v in labels.items()}
-        rows.append(ClipRow(
-            sample_id=r.sample_id, database=r.database, subject=str(r.subject),
-            frame_dir=str(r.frame_dir), frames=names, frame_numbers=numbers,
-            onset=position[int(r.onset)], offset=position[int(r.offset)],
-            apex=None if pd.isna(r.apex) else position[int(r.apex)],
-            fps=float(r.fps), labels=labels))
-    return rows
 
 
 def read_frames(row: ClipRow) -> np.ndarray:
@@ -106,15 +62,16 @@ def upstream(stage: str) -> ShardSet:
     return _SHARD_SETS[folder]
 
 
-def run_stage(stage: str, process: Callable[..., dict[str, np.ndarray]], params: dict,
+def run_stage(stage: str, process: Callable[..., dict[str, np.ndarray]], params: Any,
               jobs: int, max_failed: float, needs: str | None = None,
-              per_frame: tuple[str, ...] = (), index_path: str = "data/index/samples.csv") -> StageReport:
+              per_frame: tuple[str, ...] = (), index_path: str | Path = SAMPLES) -> StageReport:
     """Run `process(row, params) -> arrays (+ "attrs")` over every indexed clip (those that the
     `needs` stage's shards hold, when given) and write data/shards/<stage>/<db>/<subject>.h5.
     Arrays of 4 or more dimensions (T, H, W, C) are chunked one frame per chunk, for streaming;
-    `per_frame` adds arrays by name prefix whose axis 0 is time too, such as grey clips."""
+    `per_frame` adds arrays by name prefix whose axis 0 is time too, such as grey clips.
+    `params` (the stage's parsed section) goes to `process` and, as YAML data, into every shard."""
     _SHARD_SETS.clear()                  # shards rewritten since they were opened are new files
-    rows = clip_rows(load_index(index_path))
+    rows = clip_rows(read_samples(index_path))
     report = StageReport(stage)
     if needs is not None:           # clips that failed upstream are listed in that stage's report
         have = set(upstream(needs).sample_ids)
@@ -133,7 +90,7 @@ def run_stage(stage: str, process: Callable[..., dict[str, np.ndarray]], params:
                 if writer is not None:
                     writer.__exit__(None, None, None)
                 current = (row.database, row.subject)
-                writer = ShardWriter(shard_path(SHARDS, stage, *current), stage, params)
+                writer = ShardWriter(shard_path(SHARDS, stage, *current), stage, as_yaml(params))
                 writer.__enter__()
                 written.add(writer.path)
             attrs = {**row.attrs(), **result.pop("attrs", {})}
@@ -153,27 +110,32 @@ def run_stage(stage: str, process: Callable[..., dict[str, np.ndarray]], params:
     return report
 
 
-def summary(report: StageReport) -> str:
-    """One line for the terminal after a stage."""
-    return (f"{report.stage}: {len(report.processed)} clips written to {SHARDS / report.stage}, "
-            f"{len(report.failed)} failed (see {report.path})")
+def summary(report: StageReport, seconds: float) -> str:
+    """One line for the terminal after a stage (timings go here, not into cached outputs)."""
+    return (f"{report.stage}: {len(report.processed)} clips written to {SHARDS / report.stage} "
+            f"in {seconds:.1f} s, {len(report.failed)} failed (see {report.path})")
 
 
-def stage_main(stage: str, process: Callable[..., dict[str, np.ndarray]], params_path: str,
-               needs: str | None = None, per_frame: tuple[str, ...] = ()) -> StageReport:
-    """What `python -m pipeline.<stage>` does: read params.yaml, run, print one line."""
-    params = yaml.safe_load(Path(params_path).read_text())
-    report = run_stage(stage, process, params[stage], jobs=params["preprocess"]["jobs"],
-                       max_failed=params["preprocess"]["max_failed"], needs=needs,
-                       per_frame=per_frame)
-    print(summary(report))
+def stage_main(stage: str, process: Callable[..., dict[str, np.ndarray]], schema: type,
+               params_path: str, needs: str | None = None,
+               per_frame: tuple[str, ...] = ()) -> StageReport:
+    """What `python -m pipeline.<stage>` does: check params.yaml's `<stage>` section against
+    `schema` and `preprocess` against PreprocessParams, run, print one line."""
+    raw = read_params(params_path)
+    params = parse(schema, section(raw, stage), stage)
+    common = parse(PreprocessParams, section(raw, "preprocess"), "preprocess")
+    started = time.perf_counter()
+    report = run_stage(stage, process, params, jobs=common.jobs, max_failed=common.max_failed,
+                       needs=needs, per_frame=per_frame)
+    print(summary(report, time.perf_counter() - started))
     return report
 
 
-def cli(main: Callable[..., object]) -> None:
-    """Run a stage's `main` with the command line's arguments; too many failed clips end the
-    process with the one-line StageError, not a traceback."""
+def cli(main: Callable[..., object], name: str) -> None:
+    """Run a stage's `main` with the command line's arguments; a params problem or too many
+    failed clips end the process with one line, not a traceback."""
     try:
         main(*sys.argv[1:])
-    except StageError as error:
-        sys.exit(str(error))
+    except (StageError, ParamsError) as error:
+        message = str(error)
+        sys.exit(message if message.startswith(f"{name}:") else f"{name}: {message}")

@@ -27,9 +27,9 @@ from pathlib import Path
 import cv2
 import h5py
 import numpy as np
-import yaml
 from tqdm import tqdm
 
+from pipeline.params import ParamsError, parse, read_params, section
 from pipeline.schemes import label
 from pipeline.synthetic.faces import Identity, make_identity
 from pipeline.synthetic.layouts import (CASME2Writer, CASMEWriter, SAMMWriter, SMICWriter,
@@ -63,23 +63,69 @@ MACRO_LABELS = ["anger", "contempt", "disgust", "fear", "happiness", "neutral", 
 CASME2_SCALE = {"subjects": 26, "clips": 255, "frames": [24, 110], "size": [340, 280]}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Size:
+    """One synthetic database's size."""
+
     subjects: int
-    clips: int
+    clips: int                     # spread over subjects and classes like the real database
     frames: tuple[int, int]        # min, max frames per clip
-    size: tuple[int, int]          # H, W
+    size: tuple[int, int]          # frame H, W
 
-    @classmethod
-    def from_params(cls, p: dict) -> "Size":
-        return cls(int(p["subjects"]), int(p["clips"]), tuple(p["frames"]), tuple(p["size"]))
+    def check(self) -> None:
+        if self.subjects < 1 or self.clips < self.subjects:
+            raise ValueError(f"clips: need at least one subject and a clip per subject, got "
+                             f"{self.subjects} subjects, {self.clips} clips")
+        if not 3 <= self.frames[0] <= self.frames[1]:
+            raise ValueError(f"frames: need 3 <= min <= max, got {list(self.frames)}")
+        if min(self.size) < 100:
+            raise ValueError(f"size: frames of at least 100 x 100 (dlib must find the face), "
+                             f"got {list(self.size)}")
 
 
-@dataclass
+@dataclass(frozen=True)
+class MacroSize:
+    """The macro-expression image set for Micro-Attention's pre-training."""
+
+    subjects: int
+    per_class: int                 # images per subject and class
+    size: tuple[int, int]          # image H, W
+
+    def check(self) -> None:
+        if self.subjects < 1 or self.per_class < 1 or min(self.size) < 100:
+            raise ValueError("subjects: at least one subject and image per class, 100 x 100 px")
+
+
+@dataclass(frozen=True)
 class Motion:
     amplitude_px: tuple[float, float]
     jitter_px: float
     noise_std: float
+
+
+@dataclass(frozen=True)
+class SynthesizeParams:
+    """params.yaml `synthesize`."""
+
+    seed: int
+    out: str                       # folder the databases are written to
+    casme2: Size
+    samm: Size
+    smic_hs: Size
+    smic_vis: Size
+    smic_nir: Size
+    casme: Size
+    macro: MacroSize
+    amplitude_px: tuple[float, float]   # peak AU displacement at apex, [min, max] px
+    jitter_px: float               # slow rigid head sway over a clip, px
+    noise_std: float               # sensor noise, fraction of full scale
+    quirks: bool                   # inject the real databases' annotation quirks
+
+    def check(self) -> None:
+        if not 0 <= self.amplitude_px[0] <= self.amplitude_px[1]:
+            raise ValueError(f"amplitude_px: need 0 <= min <= max, got {list(self.amplitude_px)}")
+        if self.jitter_px < 0 or self.noise_std < 0:
+            raise ValueError("jitter_px: head sway and noise must be 0 or more")
 
 
 def allocate(frequencies: dict[str, int], n: int) -> list[str]:
@@ -318,16 +364,16 @@ def synthesize_casme(syn: Synthesizer, size: Size) -> None:
     writer.finish()
 
 
-def synthesize_macro(syn: Synthesizer, p: dict) -> int:
+def synthesize_macro(syn: Synthesizer, p: MacroSize) -> int:
     """Macro-expression images, one folder per label (the layout a user's own set may use)."""
     root = syn.out / "MACRO"
     count = 0
-    for subject in tqdm(range(1, int(p["subjects"]) + 1), desc="macro", unit="subject"):
-        ident = syn.identity("macro", subject, tuple(p["size"]), grey=False)
+    for subject in tqdm(range(1, p.subjects + 1), desc="macro", unit="subject"):
+        ident = syn.identity("macro", subject, p.size, grey=False)
         for emotion in MACRO_LABELS:
             folder = root / emotion
             folder.mkdir(parents=True, exist_ok=True)
-            for k in range(int(p["per_class"])):
+            for k in range(p.per_class):
                 image = render_macro(ident, emotion, syn.rng("macro", subject, emotion, k))
                 cv2.imwrite(str(folder / f"m{subject:02d}_{k:02d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
                 count += 1
@@ -335,23 +381,25 @@ def synthesize_macro(syn: Synthesizer, p: dict) -> int:
 
 
 def synthesize(params: dict) -> Path:
-    """Write every synthetic database under params['out'] (replaced atomically as a whole)."""
-    out = Path(params["out"])
+    """Write every synthetic database under params['out'] (replaced atomically as a whole);
+    `params` is the `synthesize` section, checked against SynthesizeParams first."""
+    p = parse(SynthesizeParams, params, "synthesize")
+    out = Path(p.out)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    motion = Motion(tuple(params["amplitude_px"]), float(params["jitter_px"]), float(params["noise_std"]))
-    quirks = bool(params["quirks"])
+    motion = Motion(p.amplitude_px, p.jitter_px, p.noise_std)
+    quirks = p.quirks
     with h5py.File(tmp / "ground_truth.h5", "w") as truth:
         truth.attrs["params"] = json.dumps(params, sort_keys=True)
-        syn = Synthesizer(tmp, int(params["seed"]), motion, truth)
-        gt = synthesize_casme2(syn, Size.from_params(params["casme2"]), quirks)
-        gt += synthesize_samm(syn, Size.from_params(params["samm"]), quirks)
-        gt += synthesize_smic(syn, "HS", Size.from_params(params["smic_hs"]))
-        synthesize_smic(syn, "VIS", Size.from_params(params["smic_vis"]))
-        synthesize_smic(syn, "NIR", Size.from_params(params["smic_nir"]))
-        synthesize_casme(syn, Size.from_params(params["casme"]))
-        synthesize_macro(syn, params["macro"])
+        syn = Synthesizer(tmp, p.seed, motion, truth)
+        gt = synthesize_casme2(syn, p.casme2, quirks)
+        gt += synthesize_samm(syn, p.samm, quirks)
+        gt += synthesize_smic(syn, "HS", p.smic_hs)
+        synthesize_smic(syn, "VIS", p.smic_vis)
+        synthesize_smic(syn, "NIR", p.smic_nir)
+        synthesize_casme(syn, p.casme)
+        synthesize_macro(syn, p.macro)
         for key, ident in syn.identities.items():
             group = truth.require_group("identities").create_group("/".join(map(str, key)))
             group.create_dataset("landmarks", data=ident.landmarks)
@@ -363,10 +411,12 @@ def synthesize(params: dict) -> Path:
 
 
 def main(params_path: str = "params.yaml") -> None:
-    params = yaml.safe_load(Path(params_path).read_text())["synthesize"]
-    out = synthesize(params)
+    out = synthesize(section(read_params(params_path), "synthesize"))
     print(f"synthetic databases written to {out}")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    try:
+        main(*sys.argv[1:])
+    except ParamsError as error:
+        sys.exit(f"synthesize: {error}")

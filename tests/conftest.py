@@ -127,10 +127,10 @@ def shrink_training(params: dict) -> dict:
     for section in sections:
         section.update(epochs=1, protocols=["cde"])
     params["model"]["net"]["width"] = 8
-    params["model"]["input_size"] = 32
+    params["model"]["input"]["size"] = 32
     micro = params["baselines"]["micro_attention"]
-    micro["net"]["width"] = params["pretrain"]["width"] = 8
-    micro["input_size"] = params["pretrain"]["input_size"] = 32
-    params["baselines"]["stanet"]["input_size"] = 24
+    micro["net"]["width"] = 8
+    micro["input"]["size"] = params["pretrain"]["input_size"] = 32
+    params["baselines"]["stanet"]["input"]["size"] = 24
     params["pretrain"]["epochs"] = 1
     return params

@@ -12,18 +12,20 @@ import pytest
 import yaml
 
 from pipeline.databases.common import DatabaseError
-from pipeline.index import build_index, load_index, main, summarise
+from pipeline.index import build_index, main, summarise
+from pipeline.samples import read_samples
 from tests.conftest import REPO
 
 
-def roots_of(root: Path, gt: bool = True) -> dict:
+def roots_of(root: Path) -> dict:
     return {"casme2": str(root / "CASME2"), "samm": str(root / "SAMM"), "smic": str(root / "SMIC"),
             "casme": str(root / "CASME"),
-            "megc2019_gt": str(root / "MEGC2019" / "combined_3class_gt.csv") if gt else ""}
+            "megc2019_gt": str(root / "MEGC2019" / "combined_3class_gt.csv")}
 
 
 def write_params(path: Path, root: Path, use: list[str], gt: bool = True) -> Path:
-    path.write_text(yaml.safe_dump({"databases": roots_of(root, gt), "index": {"use": use}}))
+    index = {"use": use, "megc3": "list" if gt else "rule"}
+    path.write_text(yaml.safe_dump({"databases": roots_of(root), "index": index}))
     return path
 
 
@@ -31,7 +33,7 @@ def test_table_has_one_row_per_clip_with_scheme_labels(tiny_synthetic, tmp_path)
     root, params = tiny_synthetic
     main(str(write_params(tmp_path / "params.yaml", root, ["casme2", "samm", "smic_hs"])),
          str(tmp_path / "index"))
-    table = load_index(tmp_path / "index" / "samples.csv")
+    table = read_samples(tmp_path / "index" / "samples.csv")
     assert table["sample_id"].is_unique
     assert set(table["database"]) == {"casme2", "samm", "smic_hs"}
     # every written clip but the one folder without a spreadsheet row
@@ -59,7 +61,7 @@ def test_composite_list_and_rule_agree_on_synthetic_data(tiny_synthetic):
     root, _ = tiny_synthetic
     use = ["casme2", "samm", "smic_hs"]
     with_gt, issues = build_index(use, roots_of(root), roots_of(root)["megc2019_gt"])
-    by_rule, _ = build_index(use, roots_of(root, gt=False), None)
+    by_rule, _ = build_index(use, roots_of(root), None)
     pd.testing.assert_series_equal(with_gt["megc3"], by_rule["megc3"])
     assert not [i for i in issues if "composite list" in i.reason]
 

@@ -163,26 +163,30 @@ def test_make_folds_matches_the_generators():
     assert make_folds(df, {"protocol": "hde", "train_db": "samm", "test_db": "casme2",
                            "scheme": "four"}) == list(hde(df, "samm", "casme2", "four"))
     assert make_folds(df, {"protocol": "lovo", "database": "smic_hs", "scheme": "smic3",
-                           "seed": 3}) == list(lovo(df, "smic_hs", "smic3", seed=3))
+                           "test_fraction": 0.05, "seed": 3}) == list(lovo(df, "smic_hs", "smic3", seed=3))
     assert make_folds(df, {"protocol": "cdmer", "source": "casme2", "target": "smic_hs",
-                           "scheme": "cdmer3", "n_folds": 2}) == \
+                           "scheme": "cdmer3", "n_folds": 2, "seed": 0}) == \
         list(cdmer(df, "casme2", "smic_hs", "cdmer3", n_folds=2))
 
 
 @pytest.mark.parametrize("spec, message", [
-    ({"protocol": "kfold", "database": "casme2", "scheme": "megc3"}, "unknown protocol 'kfold'"),
-    ({"database": "casme2", "scheme": "megc3"}, "unknown protocol None"),
+    ({"protocol": "kfold", "database": "casme2", "scheme": "megc3"},
+     "protocol.protocol: 'kfold' .* is not allowed; use one of loso, lovo, hde, cde, cdmer"),
+    ({"database": "casme2", "scheme": "megc3"}, "protocol.protocol: nothing is not allowed"),
     ({"protocol": "loso", "database": "casme2", "scheme": "megc3", "seed": 1},
-     "protocol loso: unknown key 'seed'"),
-    ({"protocol": "loso", "scheme": "megc3"}, "protocol loso: missing key 'database'"),
+     "protocol.seed: unknown key; protocol takes: protocol, database, scheme"),
+    ({"protocol": "loso", "scheme": "megc3"}, "protocol.database: missing key"),
     ({"protocol": "loso", "database": "smic_vis", "scheme": "smic3"},
      "database 'smic_vis' is not in the sample table"),
-    ({"protocol": "loso", "database": "casme2", "scheme": "megc5"}, "unknown class scheme 'megc5'"),
+    ({"protocol": "loso", "database": "casme2", "scheme": "megc5"},
+     "protocol.scheme: unknown class scheme 'megc5'"),
     ({"protocol": "loso", "database": "casme2", "scheme": "samm_5"},
      "no casme2 sample has a samm_5 label"),
-    ({"protocol": "cde", "databases": "casme2", "scheme": "megc3"}, "two or more different"),
-    ({"protocol": "cdmer", "source": "smic_hs", "target": "smic_hs", "scheme": "smic3"},
-     "two different databases"),
+    ({"protocol": "cde", "databases": "casme2", "scheme": "megc3"},
+     "protocol.databases: expected a list of strings"),
+    ({"protocol": "cde", "databases": ["casme2"], "scheme": "megc3"}, "two or more different"),
+    ({"protocol": "cdmer", "source": "smic_hs", "target": "smic_hs", "scheme": "smic3",
+      "n_folds": 5, "seed": 0}, "protocol.target: must differ from source"),
 ])
 def test_make_folds_errors(spec, message):
     with pytest.raises(ValueError, match=message):

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline import index
-from pipeline.align import align_one
+from pipeline.align import AlignParams, align_one
 from pipeline.parallel import StageError
 from pipeline.shards import ShardSet
-from pipeline.stage import clip_rows, run_stage
+from pipeline.samples import clip_rows, read_samples
+from pipeline.stage import run_stage
 from tests.conftest import inside, run_all
 
 
@@ -28,7 +28,7 @@ def shards(work: Path, stage: str) -> ShardSet:
 
 def rows(work: Path) -> dict:
     with inside(work):
-        return {r.sample_id: r for r in clip_rows(index.load_index())}
+        return {r.sample_id: r for r in clip_rows(read_samples())}
 
 
 def truth_index(group: h5py.Group, frame_number: int) -> int:
@@ -154,7 +154,7 @@ def test_reruns_are_byte_identical(preprocessed, tmp_path):
 
 def test_a_clip_without_a_face_is_reported_and_the_threshold_stops_the_stage(preprocessed, tmp_path):
     work, params, _ = preprocessed
-    table = index.load_index(work / "data/index/samples.csv").sort_values("sample_id").head(3).copy()
+    table = read_samples(work / "data/index/samples.csv").sort_values("sample_id").head(3).copy()
     broken = Path(table.iloc[0]["frame_dir"])
     broken = broken if broken.is_absolute() else work / broken
     faceless = tmp_path / "faceless"
@@ -166,10 +166,10 @@ def test_a_clip_without_a_face_is_reported_and_the_threshold_stops_the_stage(pre
     table.to_csv(tmp_path / "samples.csv", index=False)
     bad = table.iloc[0]["sample_id"]
     with inside(tmp_path):
-        report = run_stage("align", align_one, params["align"], jobs=1, max_failed=0.5,
+        report = run_stage("align", align_one, AlignParams(**params["align"]), jobs=1, max_failed=0.5,
                            index_path=str(tmp_path / "samples.csv"))
         assert [f.id for f in report.failed] == [bad] and "no face" in report.failed[0].reason
         assert bad not in ShardSet.from_dir(Path("data/shards/align")).sample_ids
         with pytest.raises(StageError, match=f"align: 1 of 3 clips failed.*{bad}"):
-            run_stage("align", align_one, params["align"], jobs=1, max_failed=0.0,
+            run_stage("align", align_one, AlignParams(**params["align"]), jobs=1, max_failed=0.0,
                       index_path=str(tmp_path / "samples.csv"))

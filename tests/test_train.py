@@ -12,11 +12,13 @@ import h5py
 import numpy as np
 import pytest
 
+import models
 from pipeline import evaluate, train
-from pipeline.datasets import inputs_for
-from pipeline.index import load_index
+from pipeline.params import section
 from pipeline.protocols import make_folds
+from pipeline.samples import read_samples
 from pipeline.schemes import SCHEMES
+from pipeline.training import device_of
 from tests.conftest import inside
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -25,27 +27,25 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def quick(params: dict, network: str = "fr", epochs: int = 2) -> dict:
     """The repository's params for `network` cut to a couple of epochs on CDE."""
     params = copy.deepcopy(params)
-    section = train.section_of(network, params)
-    section.update(epochs=epochs, protocols=["cde"])
+    section(params, models.card(network).section).update(epochs=epochs, protocols=["cde"])
     return params
 
 
 def first_fold(work: Path, params: dict):
     with inside(work):
-        table = load_index()
+        table = read_samples()
     return table, make_folds(table, params["protocols"]["cde"])[0]
 
 
 def train_one(work: Path, params: dict, fold, shards_root: Path, network: str = "fr"):
-    cfg = train.section_of(network, params)
     with inside(work):
-        table = load_index()
+        table = read_samples()
+        net = train.network(network, params)
     scheme = SCHEMES[fold.scheme]
     column = table.set_index("sample_id")[fold.scheme]
     labels = {s: scheme.classes.index(str(column[s])) for s in fold.train + fold.test}
-    inputs = inputs_for(cfg["network"], cfg, shards_root)
-    return train.train_fold(network, cfg, inputs, fold, labels, scheme.classes, 7,
-                            train.device_of())
+    return train.train_fold(net, net.inputs(shards_root), fold, labels, scheme.classes, 7,
+                            device_of())
 
 
 def train_and_copy_flow(preprocessed, tmp_path: Path):
@@ -131,15 +131,17 @@ def test_resume_determinism_and_metrics(preprocessed, tmp_path):
 
 
 def test_every_network_trains_a_fold(preprocessed):
-    """One epoch of every network on one CDE fold, from the shards, through its paper's loss."""
+    """One epoch of every network on one CDE fold, from the shards, through its paper's loss;
+    the shape its input view gives is the one its card says the network takes."""
     work, params, _ = preprocessed
-    for network in ["sma_stn", "micro_attention", "strcn_a", "strcn_g", "fr", "stanet"]:
-        cfg = train.section_of(network, params)
+    for network in models.pipeline_networks():
         p = quick(params, network, epochs=1)
         if network == "micro_attention":
-            train.section_of(network, p)["net"].pop("checkpoint")
+            section(p, models.card(network).section)["net"]["checkpoint"] = None
         _, fold = first_fold(work, p)
+        with inside(work):
+            net = train.network(network, p)
+            train.check_input_shape(net, net.inputs(), list(fold.train))
         result = train_one(work, p, fold, work / "data/shards", network)
         assert len(result.predictions) == len(fold.test), network
         assert np.isfinite(result.curve[0]["loss"]), network
-        assert cfg["network"] == network

@@ -17,17 +17,18 @@ cases.
 from __future__ import annotations
 
 import csv
+import datetime
 import io
-import os
+import zipfile
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
 import openpyxl
 import xlwt
 
+from pipeline.atomic import write_atomic
 from pipeline.synthetic.spec import ClipToWrite
 
 JPEG_QUALITY = 95
@@ -68,12 +69,10 @@ CASME_HEADER = ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame",
                 "Emotion"]
 
 
-def replace_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through `write(tmp)` next to `path`, then rename: readers see all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+# Workbooks carry the time they were written (document properties, zip entry dates); a fixed
+# time makes the same rows give the same bytes, so `dvc repro` of synthesize changes nothing.
+WORKBOOK_TIME = datetime.datetime(2014, 5, 8)
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
 def write_image(path: Path, image: np.ndarray) -> None:
@@ -84,16 +83,32 @@ def write_image(path: Path, image: np.ndarray) -> None:
     ok, data = cv2.imencode(path.suffix, image, params)
     if not ok:
         raise ValueError(f"OpenCV could not encode {path.name}")
-    replace_atomic(path, lambda tmp: tmp.write_bytes(data.tobytes()))
+    write_atomic(path, data.tobytes())
 
 
 def write_xlsx(path: Path, rows: list[list], sheet: str = "Sheet1") -> None:
-    """Rows as given (None = empty cell); openpyxl keeps ints as numbers, strings as text."""
+    """Rows as given (None = empty cell); openpyxl keeps ints as numbers, strings as text.
+    Written reproducibly: the same rows give the same bytes."""
     book = openpyxl.Workbook()
     book.active.title = sheet
+    book.properties.created = book.properties.modified = WORKBOOK_TIME
     for row in rows:
         book.active.append(row)
-    replace_atomic(path, lambda tmp: book.save(tmp))
+    buffer = io.BytesIO()
+    book.save(buffer)
+    write_atomic(path, restamp_zip(buffer.getvalue()))
+
+
+def restamp_zip(data: bytes) -> bytes:
+    """The same zip archive with every entry dated ZIP_TIME (openpyxl dates them 'now')."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            entry = zipfile.ZipInfo(info.filename, ZIP_TIME)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(entry, source.read(info.filename))
+    return out.getvalue()
 
 
 def write_xls(path: Path, rows: list[list], sheet: str = "Sheet1") -> None:
@@ -104,7 +119,7 @@ def write_xls(path: Path, rows: list[list], sheet: str = "Sheet1") -> None:
         for c, value in enumerate(row):
             if value is not None:
                 page.write(r, c, value)
-    replace_atomic(path, lambda tmp: book.save(str(tmp)))
+    write_atomic(path, lambda tmp: book.save(str(tmp)))
 
 
 class LayoutWriter(ABC):
@@ -246,4 +261,4 @@ def write_megc2019_gt(path: Path, rows: list[tuple[str, str, str, str]]) -> None
     challenge's subject ids (`sub01`, `6`, `s01`)."""
     text = io.StringIO()
     csv.writer(text, lineterminator="\n").writerows(rows)
-    replace_atomic(Path(path), lambda tmp: tmp.write_text(text.getvalue()))
+    write_atomic(path, text.getvalue())
