@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from models import pipeline_networks
+from pipeline.atomic import write_atomic
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -39,7 +40,7 @@ def rewrite(readme: Path, text: str) -> None:
         raise SystemExit(f"results: {readme} has no {START} ... {END} markers")
     head, rest = content.split(START, 1)
     _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    write_atomic(readme, f"{head}{START}\n{text}\n{END}{tail}")
 
 
 def main() -> None:

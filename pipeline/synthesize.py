@@ -391,7 +391,9 @@ def synthesize(params: dict) -> Path:
     motion = Motion(p.amplitude_px, p.jitter_px, p.noise_std)
     quirks = p.quirks
     with h5py.File(tmp / "ground_truth.h5", "w") as truth:
-        truth.attrs["params"] = json.dumps(params, sort_keys=True)
+        # what was generated, not where: the same params give the same file in any folder
+        truth.attrs["params"] = json.dumps({k: v for k, v in params.items() if k != "out"},
+                                           sort_keys=True)
         syn = Synthesizer(tmp, p.seed, motion, truth)
         gt = synthesize_casme2(syn, p.casme2, quirks)
         gt += synthesize_samm(syn, p.samm, quirks)

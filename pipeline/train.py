@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -196,9 +197,17 @@ def fold_seed(seed: int, protocol: str, fold: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}/{protocol}/{fold}".encode()).digest()[:4], "little")
 
 
+# Environment variables that change torch's CPU arithmetic (pipeline/__init__.py sets them).
+NUMERICS = ("MKL_CBWR", "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
+
+
 def fold_key(net: Network, fold: Fold, labels: dict[str, int], data_hash: str,
              code_hash: str) -> str:
-    payload = json.dumps({"network": net.name, "cfg": dataclasses.asdict(net.cfg),
+    """Everything a fold's result depends on: the section (less its protocol list: adding a
+    protocol trains only the new folds), the fold, the data, the code, torch and its kernels."""
+    cfg = {k: v for k, v in dataclasses.asdict(net.cfg).items() if k != "protocols"}
+    numerics = {"torch": torch.__version__, **{v: os.environ.get(v) for v in NUMERICS}}
+    payload = json.dumps({"network": net.name, "cfg": cfg, "numerics": numerics,
                           "protocol": fold.protocol, "fold": fold.name, "scheme": fold.scheme,
                           "train": fold.train, "test": fold.test,
                           "labels": [labels[s] for s in fold.train + fold.test],

@@ -9,8 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pandas as pd
 import yaml
+
+import models
 
 from tests.conftest import REPO, shrink_preprocessing, shrink_training, tiny_synthesize_params
 
@@ -34,7 +37,7 @@ def copy_repository(dest: Path) -> None:
 
 
 PREPROCESSING = ["align", "magnify", "flow", "masks", "dynamic"]
-NETWORKS = ["sma_stn", "micro_attention", "strcn_a", "strcn_g", "fr", "stanet"]
+NETWORKS = models.pipeline_networks()
 TRAINING = ["pretrain"] + [f"{stage}@{n}" for n in NETWORKS for stage in ("train", "evaluate")]
 
 
@@ -43,18 +46,25 @@ def ran(result: subprocess.CompletedProcess) -> set[str]:
             if line.startswith("Running stage '")}
 
 
-def test_dvc_repro_runs_every_stage_and_only_what_changed(tmp_path):
+def fresh_clone(tmp_path: Path, tiny: bool = True) -> tuple[Path, dict]:
+    """The repository as a new git repo (one commit), with tiny params unless `tiny` is False."""
     repo = tmp_path / "glimpse"
     repo.mkdir()
     copy_repository(repo)
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["synthesize"] = tiny_synthesize_params(Path("data/raw/synthetic"), seed=3)
-    shrink_preprocessing(params)
-    shrink_training(params)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    if tiny:
+        params["synthesize"] = tiny_synthesize_params(Path("data/raw/synthetic"), seed=3)
+        shrink_preprocessing(params)
+        shrink_training(params)
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q"], repo)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], repo)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"], repo)
+    return repo, params
+
+
+def test_dvc_repro_runs_every_stage_and_only_what_changed(tmp_path):
+    repo, params = fresh_clone(tmp_path)
 
     first = run([sys.executable, "-m", "dvc", "repro"], repo)
     assert ran(first) == {"synthesize", "index", *PREPROCESSING, *TRAINING}
@@ -89,8 +99,49 @@ def test_dvc_repro_runs_every_stage_and_only_what_changed(tmp_path):
     assert "metrics/sma_stn.json" in diff and "train_loss" in diff
     assert "metrics/fr.json" not in diff
 
+    # Editing one network's file re-trains that network alone.
+    with open(repo / "models" / "fr.py", "a") as file:
+        file.write("\n# an edit\n")
+    stages = ran(run([sys.executable, "-m", "dvc", "repro"], repo))
+    assert "train@fr" in stages and stages <= {"train@fr", "evaluate@fr"}
+
     # Changing only what the index reads re-runs the index, not the generator.
     params["index"]["use"] = ["casme2", "smic_hs"]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert ran(run([sys.executable, "-m", "dvc", "repro", "index"], repo)) == {"index"}
     assert set(pd.read_csv(repo / "data" / "index" / "samples.csv")["database"]) == {"casme2", "smic_hs"}
+
+
+def test_a_changed_frame_reruns_align_even_when_its_name_stays(tmp_path):
+    """A user database outside data/raw/synthetic: half of one frame inverted (same file name)
+    re-runs index and align; nothing changed re-runs nothing."""
+    repo, params = fresh_clone(tmp_path)
+    run([sys.executable, "-m", "dvc", "repro", "align"], repo)
+    user = repo / "data" / "raw" / "user" / "CASME2"
+    shutil.copytree(repo / "data" / "raw" / "synthetic" / "CASME2", user)
+    params["databases"]["casme2"] = "data/raw/user/CASME2"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert ran(run([sys.executable, "-m", "dvc", "repro", "align"], repo)) == {"index", "align"}
+    before = pd.read_csv(repo / "data" / "index" / "samples.csv").set_index("sample_id")
+
+    clip = before[before["database"] == "casme2"].iloc[0]
+    frame = repo / clip["frame_dir"] / clip["frames"].split()[0]
+    assert frame.is_relative_to(user)
+    image = cv2.imread(str(frame))
+    image[:, : image.shape[1] // 2] = 255 - image[:, : image.shape[1] // 2]
+    cv2.imwrite(str(frame), image)
+    assert ran(run([sys.executable, "-m", "dvc", "repro", "align"], repo)) == {"index", "align"}
+    after = pd.read_csv(repo / "data" / "index" / "samples.csv").set_index("sample_id")
+    differs = before.index[before["frames_sha256"] != after["frames_sha256"]]
+    assert list(differs) == [clip.name]
+    assert ran(run([sys.executable, "-m", "dvc", "repro", "align"], repo)) == set()
+
+
+def test_a_fresh_clone_reproduces_the_committed_lock(tmp_path):
+    """synthesize and index on the default params write the bytes dvc.lock records: the
+    committed lock says what a fresh `dvc repro` makes."""
+    repo, _ = fresh_clone(tmp_path, tiny=False)
+    assert ran(run([sys.executable, "-m", "dvc", "repro", "synthesize", "index"], repo)) == {
+        "synthesize", "index"}
+    diff = run(["git", "diff", "--stat", "dvc.lock"], repo).stdout
+    assert diff == "", f"dvc repro synthesize index changed dvc.lock:\n{diff}"

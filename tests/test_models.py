@@ -8,31 +8,30 @@ import torch
 
 import models
 
-# A small input of the kind each network reads (batch of 4, 3 classes).
-INPUTS = {
-    "sma_stn": (4, 4, 3, 32, 32),
-    "micro_attention": (4, 1, 32, 32),
-    "resnet10": (4, 1, 32, 32),
-    "strcn_a": (4, 1, 40, 12),
-    "strcn_g": (4, 2, 30, 25),
-    "fr": (4, 2, 28, 28),
-    "basic_inception": (4, 2, 28, 28),
-    "stanet": (4, 5, 2, 32, 32),
-}
-
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def test_every_registered_network_has_a_test_input():
-    assert sorted(INPUTS) == models.list_models()
+def test_every_network_has_a_card():
+    """The registry finds each network's file without importing it, and every card's input
+    shape fits its network's paper input."""
+    assert models.list_models() == ["basic_inception", "fr", "micro_attention", "resnet10",
+                                    "sma_stn", "stanet", "strcn_a", "strcn_g"]
+    assert models.module_of("strcn_g") == "models.strcn" and models.module_of("resnet50") is None
+    for name in models.list_models():
+        card = models.card(name)
+        assert len(card.paper_input) == len(card.input_shape), name
+        shape = models.example_shape(name, size=7)
+        assert all(s == p or d is None for s, p, d in zip(shape, card.paper_input, card.input_shape)
+                   if not isinstance(d, str)), name
+    assert models.pipeline_networks()[0] == "sma_stn"          # the flagship, section `model`
 
 
-@pytest.mark.parametrize("name", sorted(INPUTS))
+@pytest.mark.parametrize("name", models.list_models())
 def test_forward_backward(name):
+    """A small input of the kind each network reads (from its card; free sizes 32), batch 4."""
     torch.manual_seed(0)
     net = models.create_model(name, num_classes=3)
-    x = torch.randn(INPUTS[name])
+    x = torch.randn((4, *models.example_shape(name, size=32)))
     target = torch.tensor([0, 1, 2, 1])
     out = net(x)
     assert isinstance(out, models.ModelOutput) and out.logits.shape == (4, 3)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import re
 import zipfile
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -91,23 +92,29 @@ def write_xlsx(path: Path, rows: list[list], sheet: str = "Sheet1") -> None:
     Written reproducibly: the same rows give the same bytes."""
     book = openpyxl.Workbook()
     book.active.title = sheet
-    book.properties.created = book.properties.modified = WORKBOOK_TIME
+    book.properties.created = WORKBOOK_TIME
     for row in rows:
         book.active.append(row)
     buffer = io.BytesIO()
     book.save(buffer)
-    write_atomic(path, restamp_zip(buffer.getvalue()))
+    write_atomic(path, restamp_workbook(buffer.getvalue()))
 
 
-def restamp_zip(data: bytes) -> bytes:
-    """The same zip archive with every entry dated ZIP_TIME (openpyxl dates them 'now')."""
+def restamp_workbook(data: bytes) -> bytes:
+    """The same .xlsx with every zip entry dated ZIP_TIME and the document's `modified`
+    property set to WORKBOOK_TIME (openpyxl stamps both with the time of saving)."""
+    stamp = WORKBOOK_TIME.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as source, \
             zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         for info in source.infolist():
+            content = source.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
+                                 rb"\g<1>" + stamp + rb"\g<2>", content)
             entry = zipfile.ZipInfo(info.filename, ZIP_TIME)
             entry.compress_type = zipfile.ZIP_DEFLATED
-            target.writestr(entry, source.read(info.filename))
+            target.writestr(entry, content)
     return out.getvalue()
 
 
