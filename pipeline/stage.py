@@ -3,11 +3,11 @@ the loop that runs a per-clip function in parallel and writes one shard per (dat
 
 A stage module (align.py, magnify.py, ...) only says what happens to ONE clip and declares its
 params section as a dataclass; `stage_main` checks the section (pipeline/params.py) before any
-clip is read, and `run_stage` does the rest: clips in sample-id order (so a subject's clips arrive together and its shard is written
-and closed before the next one starts), a progress bar with clip counts and ETA, failed clips
-listed with their reason in data/reports/<stage>.json, and a clear stop when more than
-`max_failed` of the clips fail. A failed clip is simply absent from the stage's shards; later
-stages process what their input shards hold.
+clip is read, and `run_stage` does the rest: clips in sample-id order (so a subject's clips
+arrive together and its shard is written and closed before the next one starts), a progress bar
+with clip counts and ETA, failed clips listed with their reason in data/reports/<stage>.json,
+and a clear stop when more than `max_failed` of the clips fail. A failed clip is simply absent
+from the stage's shards; later stages process what their input shards hold.
 """
 
 from __future__ import annotations
