@@ -38,6 +38,8 @@ What the paper leaves open, and the reading taken here:
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -99,74 +101,92 @@ def classifier_head(in_features: int, hidden: int, num_classes: int,
                          nn.Dropout(dropout), nn.Linear(hidden, num_classes))
 
 
-@register("basic_inception", Card(input_shape=(2, "input_size", "input_size"), paper_input=(2, 28, 28)))
-class BasicInception(nn.Module):
-    """FR's backbone alone: z -> FC -> dropout -> FC, trained with cross-entropy. The baseline
-    that Table 7 and the ablation compare FR against."""
-
-    def __init__(self, num_classes: int = 3, input_size: int = 28, hidden: int = 1024,
-                 dropout: float = 0.5) -> None:
-        super().__init__()
-        self.trunk = TwoStreamInception()
-        self.head = classifier_head(feature_dim(input_size), hidden, num_classes, dropout)
-
-    def forward(self, x: torch.Tensor) -> ModelOutput:
-        z = self.trunk(x)                                       # (B, D)
-        return ModelOutput(logits=self.head(z), features=z)     # logits (B, K)
-
-    def loss(self, out: ModelOutput, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        cls = F.cross_entropy(out.logits, target)
-        return cls, {"loss": float(cls.detach()), "cls": float(cls.detach())}
-
-
 @register("fr", Card(input_shape=(2, "input_size", "input_size"), paper_input=(2, 28, 28),
                       section="baselines.fr", inputs="FlowField", loss_weight="proposal_weight"))
 class FR(nn.Module):
-    """Basic Inception's trunk + the expression proposal module + fusion by element-wise sum.
+    """Basic Inception's trunk + the expression proposal module + fusion by element-wise sum,
+    with the paper's ablations (Table 1) as switches:
 
-    The attention units are diagonal FCs (see the module docstring for why) held as (K, D)
-    weight and bias; each detector is FC(D -> detector_hidden) -> ReLU -> FC(-> 1) -> sigmoid.
-    `proposal_weight` is lambda; 0 trains the classifier alone while the detectors still run.
+    - `proposals="attention"` (FR): z*_k = softmax_D(w_k * z + b_k) * z, the attention units
+      being diagonal FCs (see the module docstring for why) held as (K, D) weight and bias;
+      "fc" (FR-fc, "only uses fully-connected layers in the proposal module"): z*_k = w_k * z +
+      b_k, the same FC without the softmax re-weighting; "none": no proposal module, z' = z and
+      plain cross-entropy, which is Basic Inception (Tables 1(a) and 7).
+    - `fusion="sum"` (FR): z' = sum_k z*_k; "concat" (FR-concatenated): z' = [z*_1, ..., z*_K],
+      K * D wide.
+
+    Each detector is FC(D -> detector_hidden) -> ReLU -> FC(-> 1) -> sigmoid. `proposal_weight`
+    is lambda; 0 trains the classifier alone while the detectors still run.
     """
 
     def __init__(self, num_classes: int = 3, input_size: int = 28, hidden: int = 1024,
                  detector_hidden: int = 196, dropout: float = 0.5,
-                 proposal_weight: float = 0.85) -> None:
+                 proposals: Literal["attention", "fc", "none"] = "attention",
+                 fusion: Literal["sum", "concat"] = "sum", proposal_weight: float = 0.85) -> None:
         super().__init__()
+        if proposals not in ("attention", "fc", "none") or fusion not in ("sum", "concat"):
+            raise ValueError(f"proposals must be attention, fc or none and fusion sum or concat; "
+                             f"got {proposals!r}, {fusion!r}")
         d = feature_dim(input_size)
-        self.num_classes = num_classes
+        self.num_classes, self.input_size = num_classes, input_size
+        self.proposals, self.fusion = proposals, fusion
         self.proposal_weight = proposal_weight
         self.trunk = TwoStreamInception()
-        self.attention_weight = nn.Parameter(torch.ones(num_classes, d))   # (K, D) a_k = softmax(z)
-        self.attention_bias = nn.Parameter(torch.zeros(num_classes, d))    # (K, D)  at the start
-        self.detectors = nn.ModuleList(
-            nn.Sequential(nn.Linear(d, detector_hidden), nn.ReLU(inplace=True),
-                          nn.Linear(detector_hidden, 1))
-            for _ in range(num_classes))
-        self.head = classifier_head(d, hidden, num_classes, dropout)
+        if proposals != "none":
+            self.attention_weight = nn.Parameter(torch.ones(num_classes, d))  # (K, D) a_k = softmax(z)
+            self.attention_bias = nn.Parameter(torch.zeros(num_classes, d))   # (K, D)  at the start
+            self.detectors = nn.ModuleList(
+                nn.Sequential(nn.Linear(d, detector_hidden), nn.ReLU(inplace=True),
+                              nn.Linear(detector_hidden, 1))
+                for _ in range(num_classes))
+        width = d * num_classes if proposals != "none" and fusion == "concat" else d
+        self.head = classifier_head(width, hidden, num_classes, dropout)
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
+        if x.shape[-2:] != (self.input_size, self.input_size):
+            raise ValueError(f"FR was built for {self.input_size} x {self.input_size} u/v "
+                             f"(input_size), got {tuple(x.shape[-2:])}")
         z = self.trunk(x)                                       # (B, D)
+        if self.proposals == "none":
+            return ModelOutput(logits=self.head(z), features=z)           # Basic Inception
         logits_att = z[:, None, :] * self.attention_weight + self.attention_bias   # (B, K, D)
-        a = torch.softmax(logits_att, dim=-1)                   # (B, K, D) a_k, softmax over D
-        z_star = a * z[:, None, :]                              # (B, K, D) z*_k = a_k * z
+        if self.proposals == "attention":
+            a = torch.softmax(logits_att, dim=-1)               # (B, K, D) a_k, softmax over D
+            z_star = a * z[:, None, :]                          # (B, K, D) z*_k = a_k * z
+            attention = {"proposal": a}
+        else:
+            z_star, attention = logits_att, {}                  # (B, K, D) z*_k = FC_k(z)
         det_logits = torch.cat([det(z_star[:, k]) for k, det in enumerate(self.detectors)],
                                dim=1)                           # (B, K)
-        z_fused = z_star.sum(dim=1)                             # (B, D) z' = sum_k z*_k
+        if self.fusion == "sum":
+            z_fused = z_star.sum(dim=1)                         # (B, D) z' = sum_k z*_k
+        else:
+            z_fused = z_star.flatten(1)                         # (B, K * D) [z*_1, ..., z*_K]
         return ModelOutput(logits=self.head(z_fused),           # (B, K)
-                           features=z_fused,
-                           attention={"proposal": a},
+                           features=z_fused, attention=attention,
                            aux={"detector": torch.sigmoid(det_logits),   # (B, K) p(is class k)
                                 "detector_logits": det_logits})          # (B, K) for a stable BCE
 
     def loss(self, out: ModelOutput, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """L = lambda * L_prop + L_cls (Eq. 8); L_prop = mean over k of detector k's BCE on the
-        one-vs-rest label "is class k" (Eqs. 4-5); L_cls the softmax cross-entropy (Eq. 7)."""
+        one-vs-rest label "is class k" (Eqs. 4-5); L_cls the softmax cross-entropy (Eq. 7).
+        Without proposals (Basic Inception) L = L_cls."""
+        cls = F.cross_entropy(out.logits, target)
+        if "detector_logits" not in out.aux:
+            return cls, {"loss": float(cls.detach()), "cls": float(cls.detach())}
         is_class = F.one_hot(target, self.num_classes).to(out.logits.dtype)         # (B, K)
         bce = F.binary_cross_entropy_with_logits(out.aux["detector_logits"], is_class,
                                                  reduction="none").mean(dim=0)      # (K,)
         prop = bce.mean()
-        cls = F.cross_entropy(out.logits, target)
         total = self.proposal_weight * prop + cls
         return total, {"loss": float(total.detach()), "prop": float(prop.detach()),
                        "cls": float(cls.detach())}
+
+
+@register("basic_inception", Card(input_shape=(2, "input_size", "input_size"), paper_input=(2, 28, 28)))
+def basic_inception(num_classes: int = 3, input_size: int = 28, hidden: int = 1024,
+                    dropout: float = 0.5) -> FR:
+    """FR's backbone alone, z -> FC -> dropout -> FC with cross-entropy: FR without its
+    proposal module (in the pipeline: `baselines.fr.net.proposals: none`). The baseline Table 7
+    and the ablation compare FR against."""
+    return FR(num_classes, input_size, hidden, dropout=dropout, proposals="none")

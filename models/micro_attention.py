@@ -46,6 +46,8 @@ Where the Caffe definition is not spelled out in methods.md or the paper:
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -71,13 +73,39 @@ class MicroAttentionUnit(nn.Module):
         return torch.sigmoid(self.mean(self.embed(cat)))   # (B, 1, H, W)
 
 
+class ComplexAttentionUnit(nn.Module):
+    """The "Residual Network with complex attention" of the paper's Tables 3-6 (its ref. [29],
+    Peng, Wang & Chen 2018, after Wang et al.'s residual attention network): a soft mask branch
+    of its own beside each block's trunk, M = sigmoid(conv1x1(up(unit(maxpool(x))))), one
+    pre-activation basic unit at half resolution and bilinear upsampling, a (B, C, H, W) mask
+    (one per channel). The paper gives no definition; this, the simplest bottom-up/top-down
+    branch, costs 19 C^2 per block and puts the network at 11.5 M parameters against Table 3's
+    11.2 M. Unlike the micro-attention unit it reuses none of the block's own features, which is
+    the paper's point."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        c = channels
+        self.unit = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, c, 3, 1, 1, bias=False),
+                                  nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, c, 3, 1, 1, bias=False))
+        self.out = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, c, 1, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        down = F.max_pool2d(x, 2, ceil_mode=True)                    # (B, C, H/2, W/2)
+        down = down + self.unit(down)                                # (B, C, H/2, W/2)
+        up = F.interpolate(down, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return torch.sigmoid(self.out(up))                           # (B, C, H, W)
+
+
 class PreActBlock(nn.Module):
-    """Pre-activation basic block, optionally with a micro-attention unit.
+    """Pre-activation basic block, optionally with an attention unit.
 
     F = shortcut + conv2(ReLU(BN(conv1(pre)))), pre = ReLU(BN(x)) (x itself in the first block);
-    the output is F, or F * (1 + M) with attention."""
+    the output is F, or F * (1 + M) with attention: the micro-attention unit's (B, 1, H, W) map,
+    or the complex attention branch's (B, C, H, W) mask read from F."""
 
-    def __init__(self, in_ch: int, out_ch: int, stride: int, preact: bool, attention: bool):
+    def __init__(self, in_ch: int, out_ch: int, stride: int, preact: bool,
+                 attention: Literal["micro", "complex", "none"]):
         super().__init__()
         self.preact = nn.Sequential(nn.BatchNorm2d(in_ch), nn.ReLU()) if preact else None
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)
@@ -86,7 +114,8 @@ class PreActBlock(nn.Module):
         self.proj = None
         if stride != 1 or in_ch != out_ch:
             self.proj = nn.Conv2d(in_ch, out_ch, 1, stride, bias=False)
-        self.attn = MicroAttentionUnit(out_ch) if attention else None
+        self.attn = MicroAttentionUnit(out_ch) if attention == "micro" else None
+        self.mask = ComplexAttentionUnit(out_ch) if attention == "complex" else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         pre = x if self.preact is None else self.preact(x)          # (B, C_in, H, W)
@@ -94,28 +123,37 @@ class PreActBlock(nn.Module):
         act1 = F.relu(self.bn1(self.conv1(pre)))                    # (B, C, H/s, W/s)
         res = self.conv2(act1)                                      # (B, C, H/s, W/s)
         out = shortcut + res                                        # (B, C, H/s, W/s)
-        if self.attn is None:
+        if self.attn is not None:
+            m = self.attn(shortcut, act1, res)                      # (B, 1, H/s, W/s)
+        elif self.mask is not None:
+            m = self.mask(out)                                      # (B, C, H/s, W/s)
+        else:
             return out, None
-        m = self.attn(shortcut, act1, res)                          # (B, 1, H/s, W/s)
         return out * (1 + m), m
 
 
 class MicroAttentionNet(nn.Module):
-    """Pre-activation ResNet10 on a grey apex frame, with (`attention=True`, the paper's network)
-    or without (`attention=False`, "Residual Network [17]" of Table 3) micro-attention units.
+    """Pre-activation ResNet10 on a grey apex frame, with micro-attention units
+    (`attention="micro"`, the paper's network), without any ("none", "Residual Network [17]" of
+    Table 3), or with the complex attention branches the paper compares against ("complex",
+    "Residual Network with complex attention [29]").
 
     x (B, 1, H, W); the paper uses 224x224, any H, W >= 32 works. The attention maps of the four
     blocks come back in `ModelOutput.attention` as "stage1".."stage4", (B, 1, H/4 .. H/32, ...).
 
     `checkpoint`: a local state dict of the plain network (its macro-expression pre-training,
-    paper Fig. 3) or of this same variant. Its classifier ("fc.*") is never loaded (the task's
-    classes are new); attention weights may be absent (they are new at fine-tuning); any other
-    missing, unexpected or mis-shaped key raises a ValueError. Nothing is downloaded.
+    paper Fig. 3), of this same variant, or an ImageNet ResNet in torchvision's layout (the
+    paper's starting point; see `from_torchvision`). Its classifier ("fc.*") is never loaded (the
+    task's classes are new); attention weights may be absent (they are new at fine-tuning); any
+    other missing, unexpected or mis-shaped key raises a ValueError that says why. Nothing is
+    downloaded. `loaded_tensors` tells how many tensors came from it.
     """
 
-    def __init__(self, num_classes: int, attention: bool = True, in_channels: int = 1,
-                 checkpoint: str | None = None, width: int = 64):
+    def __init__(self, num_classes: int, attention: Literal["micro", "complex", "none"] = "micro",
+                 in_channels: int = 1, checkpoint: str | None = None, width: int = 64):
         super().__init__()
+        if attention not in ("micro", "complex", "none"):
+            raise ValueError(f"attention must be micro, complex or none, got {attention!r}")
         self.attention = attention
         # width: the first stage's channels; 64 is the paper's network (stages 64/128/256/512);
         # narrower is a CPU-budget option whose parameter count no longer matches Table 3.
@@ -133,8 +171,11 @@ class MicroAttentionNet(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+        self.loaded_tensors = 0
         if checkpoint is not None:
-            load_weights(self, checkpoint, skip=("fc.",), may_lack=(".attn.",))
+            self.loaded_tensors = load_weights(self, checkpoint, skip=("fc.",),
+                                               may_lack=(".attn.", ".mask."),
+                                               convert=lambda state: from_torchvision(state, self))
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         if x.ndim != 4:
@@ -154,6 +195,40 @@ class MicroAttentionNet(nn.Module):
         return ce, {"loss": ce.item(), "ce": ce.item()}
 
 
+def from_torchvision(state: dict[str, torch.Tensor], net: MicroAttentionNet
+                     ) -> dict[str, torch.Tensor]:
+    """An ImageNet ResNet state dict in torchvision's layout (conv1, bn1, layer1..4, fc) as this
+    network's, so that the paper's ImageNet initialisation loads; any other dict is returned as
+    is. Stage i's block takes the first basic block of torchvision's layer i (its conv1, bn1,
+    conv2 and the 1x1 downsample conv); the pre-activation BN in front of stage i + 1 and the
+    head's BN take the bn2 of that same block, the BN that normalised its output; the stem's 3
+    colour channels are summed into the grey one (a grey image is R = G = B). torchvision's
+    second block per stage and its downsample BN have no place in ResNet10 and are left out.
+    A checkpoint of another width stops with a ValueError that says so."""
+    if "layer1.0.conv1.weight" not in state:
+        return state
+    stem = state["conv1.weight"]                                           # (64, 3, 7, 7)
+    width = net.stem[0].out_channels
+    if stem.shape[0] != width:
+        raise ValueError(f"a torchvision ResNet of width {stem.shape[0]} (conv1 has "
+                         f"{stem.shape[0]} filters) does not fit this network's width {width}; "
+                         f"set net.width: {stem.shape[0]}")
+    if net.stem[0].in_channels == 1 and stem.shape[1] == 3:
+        stem = stem.sum(dim=1, keepdim=True)                               # (64, 1, 7, 7)
+    bn = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+    out = {"stem.0.weight": stem, **{f"stem.1.{k}": state[f"bn1.{k}"] for k in bn}}
+    for i in range(4):
+        src, dst = f"layer{i + 1}.0", f"blocks.{i}"
+        out[f"{dst}.conv1.weight"] = state[f"{src}.conv1.weight"]
+        out[f"{dst}.conv2.weight"] = state[f"{src}.conv2.weight"]
+        out.update({f"{dst}.bn1.{k}": state[f"{src}.bn1.{k}"] for k in bn})
+        if i > 0:
+            out[f"{dst}.proj.weight"] = state[f"{src}.downsample.0.weight"]
+            out.update({f"{dst}.preact.0.{k}": state[f"layer{i}.0.bn2.{k}"] for k in bn})
+    out.update({f"head_bn.{k}": state[f"layer4.0.bn2.{k}"] for k in bn})
+    return out
+
+
 register("micro_attention", Card(input_shape=("in_channels", None, None), paper_input=(1, 224, 224),
                                  section="baselines.micro_attention", inputs="ApexFrame"))(MicroAttentionNet)
 
@@ -162,5 +237,5 @@ register("micro_attention", Card(input_shape=("in_channels", None, None), paper_
 def resnet10(num_classes: int, in_channels: int = 1, checkpoint: str | None = None,
              width: int = 64) -> MicroAttentionNet:
     """The same network without attention units (the paper's baseline, Table 3's 4.9 M)."""
-    return MicroAttentionNet(num_classes, attention=False, in_channels=in_channels,
+    return MicroAttentionNet(num_classes, attention="none", in_channels=in_channels,
                              checkpoint=checkpoint, width=width)

@@ -139,15 +139,17 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
 
 
 def load_weights(module: nn.Module, path: str | Path, skip: tuple[str, ...] = ("fc.",),
-                 may_lack: tuple[str, ...] = ()) -> int:
+                 may_lack: tuple[str, ...] = (),
+                 convert: Callable[[dict], dict] | None = None) -> int:
     """Load a local state dict into `module`; returns how many tensors were loaded. Never
     downloads.
 
     Accepts a bare state dict or one under "state_dict" / "model", strips a DataParallel
     "module." prefix, and leaves out keys starting with a `skip` prefix (a classifier whose
-    classes differ). Every other key of `module` must be in the file with the same shape,
+    classes differ). `convert` may rename another layout's keys first (torchvision's ResNet for
+    Micro-Attention). Every other key of `module` must be in the file with the same shape,
     except those containing a `may_lack` part (layers new at fine-tuning); anything else is a
-    ValueError that lists the differences."""
+    ValueError that lists the differences (or says that nothing fits)."""
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"checkpoint {file} does not exist (nothing is downloaded)")
@@ -156,11 +158,22 @@ def load_weights(module: nn.Module, path: str | Path, skip: tuple[str, ...] = ("
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     state = {k.removeprefix("module."): v for k, v in state.items()}
+    if convert is not None:
+        try:
+            state = convert(state)
+        except KeyError as key:
+            raise ValueError(f"checkpoint {file} looks like {type(module).__name__}'s source "
+                             f"layout but lacks {key}") from None
+        except ValueError as error:
+            raise ValueError(f"checkpoint {file}: {error}") from None
     state = {k: v for k, v in state.items() if not k.startswith(skip)}
     own = {k: v for k, v in module.state_dict().items() if not k.startswith(skip)}
     missing = sorted(k for k in set(own) - set(state) if not any(p in k for p in may_lack))
     unexpected = sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if not set(own) & set(state):
+        raise ValueError(f"checkpoint {file}: none of its {len(state)} tensors has a name of "
+                         f"{type(module).__name__} (first: {', '.join(sorted(state)[:3])})")
     if missing or unexpected or wrong:
         def few(keys: list[str]) -> str:
             return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")

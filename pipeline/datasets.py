@@ -11,8 +11,8 @@ labels of the held-out fold, so a fold's model cannot depend on its test subject
     view            network          reads (shards)                    array
     DynamicImages   sma_stn          dynamic: eval / train draws       (4, 3, S, S)    four dynamic images
     ApexFrame       micro_attention  align: frame at the apex (flow)   (1, S, S)       grey apex frame
-    MaskedMatrix    strcn_a          masks: clip_alpha<a>, energy      (1, P, L)       masked pixels x frames
-    MagnifiedFlow   strcn_g          flow: strcn_g_alpha<a>            (2, h, w)       onset->apex flow
+    MaskedMatrix    strcn_a          masks: clips, energy              (1, P, L)       masked pixels x frames
+    MagnifiedFlow   strcn_g          flow: strcn_g                     (2, h, w)       onset->apex flow
     FlowField       fr               flow: fr                          (2, 28, 28)     u, v
     FlowSequence    stanet           flow: stanet                      (L-1, 2, S, S)  adjacent-frame flows
 """
@@ -26,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline.augment import augment_grey, corner_crop, flip_flow, resize, rotate
 from pipeline.energy import masked_matrix, top_p_mask
 from pipeline.shards import ShardSet
 from pipeline.temporal import interpolate_frames
@@ -36,27 +37,6 @@ SHARDS = Path("data/shards")
 @lru_cache(maxsize=None)
 def shards(stage: str, root: str = str(SHARDS)) -> ShardSet:
     return ShardSet.from_dir(Path(root) / stage)
-
-
-def rotate(image: np.ndarray, degrees: float) -> np.ndarray:
-    """(H, W[, C]) rotated about its centre, borders replicated."""
-    h, w = image.shape[:2]
-    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
-    return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
-
-
-def resize(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
-    h, w = (size, size) if isinstance(size, int) else size
-    shrink = image.shape[0] > h or image.shape[1] > w
-    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-
-
-def flip_flow(flow: np.ndarray) -> np.ndarray:
-    """Mirror a (..., H, W, 2) flow left-right: the field mirrors and u changes sign."""
-    mirrored = flow[..., ::-1, :].copy()
-    mirrored[..., 0] *= -1
-    return mirrored
 
 
 class Inputs(ABC):
@@ -111,37 +91,29 @@ class DynamicImages(Inputs):
 
 
 class ApexFrame(Inputs):
-    """Micro-Attention: the grey apex frame (the apex index is the flow stage's). Training: one
-    of the four corner crops of the frame enlarged by 240/224 (or the centre), then a colour
-    shift up to +-20, a rotation up to 8 degrees and a box smoothing of window 2-6, each with
-    probability 0.5 (the paper's augmentation). `size`: the input side (the paper's 224)."""
+    """Micro-Attention: the grey apex frame (the flow stage's apex_micro_attention). Training
+    augments as the paper does per protocol (a section's `per_protocol` sets them): CDE crops
+    the corners (`corners`), HDE shifts colour by up to 20 and rotates by up to 8 degrees, LOSO
+    does both; each shift/rotation/smoothing with probability 0.5 (`augment_grey`). The paper
+    smooths only in pre-training. `size`: the input side (the paper's 224)."""
 
     stages = ("align", "flow")
 
-    def __init__(self, size: int, shards_root: Path | str = SHARDS):
+    def __init__(self, size: int, corners: bool, colour_shift: float, rotation: float,
+                 smoothing: int, shards_root: Path | str = SHARDS):
         super().__init__(shards_root)
-        self.size = size
+        self.size, self.corners = size, corners
+        self.colour_shift, self.rotation, self.smoothing = colour_shift, rotation, smoothing
 
     def sample(self, sample_id: str, train: bool, rng: np.random.Generator) -> np.ndarray:
-        apex = int(shards("flow", self.root).attrs(sample_id)["apex"])
+        apex = int(shards("flow", self.root).attrs(sample_id)["apex_micro_attention"])
         frame = cv2.cvtColor(self.shards.read(sample_id, "frames", apex), cv2.COLOR_RGB2GRAY)
-        if not train:
-            image = resize(frame, self.size).astype(np.float32)
+        if train and self.corners:
+            image = corner_crop(frame, self.size, rng)
         else:
-            big = round(self.size * 240 / 224)
-            image = resize(frame, big)
-            corner = int(rng.integers(5))
-            y, x = [(0, 0), (0, big - self.size), (big - self.size, 0),
-                    (big - self.size, big - self.size),
-                    ((big - self.size) // 2, (big - self.size) // 2)][corner]
-            image = image[y:y + self.size, x:x + self.size].astype(np.float32)
-            if rng.random() < 0.5:
-                image = image + float(rng.uniform(-20, 20))
-            if rng.random() < 0.5:
-                image = rotate(image, float(rng.uniform(-8, 8)))
-            if rng.random() < 0.5:
-                window = int(rng.integers(2, 7))             # smoothing window up to 6
-                image = cv2.blur(image, (window, window), borderType=cv2.BORDER_REPLICATE)
+            image = resize(frame, self.size).astype(np.float32)
+        if train:
+            image = augment_grey(image, rng, self.colour_shift, self.rotation, self.smoothing)
         return ((np.clip(image, 0, 255) / 255 - 0.5) / 0.25)[None]        # (1, S, S)
 
 
@@ -149,17 +121,17 @@ class MaskedMatrix(Inputs):
     """STRCN-A: the magnified grey clip's masked pixels x frames. The mask is the top `mask_p`
     of the difference energy summed over the fold's TRAINING clips (the paper summed the whole
     database, test subjects included). Evaluation reads the clip at the test-time alpha
-    (`magnify.alpha`, recorded in the shards); training picks a random magnification alpha and
-    keeps 100/90/80/70/60 % of the frames (re-interpolated to the fixed length), as STRCN
-    augments."""
+    (`magnify.alpha`) with all its frames; training, with `augment`, one of the masks stage's
+    versions at random: every magnification alpha x every temporal subsampling (STRCN's
+    50-fold augmentation); `augment=False` is Table IV's "without DA"."""
 
     stages = ("masks",)
 
-    def __init__(self, mask_p: float, shards_root: Path | str = SHARDS):
+    def __init__(self, mask_p: float, augment: bool, shards_root: Path | str = SHARDS):
         super().__init__(shards_root)
         if not 0 < mask_p <= 1:
             raise ValueError(f"mask_p: must be a fraction in (0, 1], got {mask_p}")
-        self.p = mask_p
+        self.p, self.augment = mask_p, augment
         self.mask: np.ndarray | None = None
 
     def fit(self, train_ids: list[str]) -> None:
@@ -168,16 +140,11 @@ class MaskedMatrix(Inputs):
     def sample(self, sample_id: str, train: bool, rng: np.random.Generator) -> np.ndarray:
         if self.mask is None:
             raise RuntimeError("MaskedMatrix.fit(train_ids) must build the fold's mask first")
-        keys = [k for k in self.shards.keys(sample_id) if k.startswith("clip_")]
-        test_key = f"clip_{self.shards.attrs(sample_id)['test_alpha_key']}"
-        key = str(rng.choice(keys)) if train else test_key
-        clip = self.shards.read(sample_id, key).astype(np.float32) / 255   # (L, h, w)
-        if train:
-            keep = float(rng.choice([1.0, 0.9, 0.8, 0.7, 0.6]))
-            if keep < 1:
-                n = max(2, round(len(clip) * keep))
-                chosen = np.sort(rng.choice(len(clip), n, replace=False))
-                clip = interpolate_frames(clip[chosen], len(clip))
+        a, r = 0, 0                                       # the test alpha, the whole clip
+        if train and self.augment:
+            alphas, rates = self.shards.shape(sample_id, "clips")[:2]
+            a, r = int(rng.integers(alphas)), int(rng.integers(rates))
+        clip = self.shards.read(sample_id, "clips", (a, r)).astype(np.float32) / 255   # (L, h, w)
         return (masked_matrix(clip, self.mask) - 0.5)[None]               # (1, P, L)
 
 
@@ -192,41 +159,53 @@ class FlowField(Inputs):
         super().__init__(shards_root)
         self.scale = 1.0
 
-    def key(self, sample_id: str, train: bool, rng: np.random.Generator) -> str:
-        """The shard array one sample reads."""
-        return "fr"
+    def read(self, sample_id: str, train: bool, rng: np.random.Generator) -> np.ndarray:
+        """One sample's flow (h, w, 2): FR's onset->apex flow."""
+        return self.shards.read(sample_id, "fr")
 
     def fit(self, train_ids: list[str]) -> None:
-        flows = [self.shards.read(s, self.key(s, False, np.random.default_rng(0))) for s in train_ids]
+        rng = np.random.default_rng(0)                    # unused: evaluation flows draw nothing
+        flows = [self.read(s, False, rng) for s in train_ids]
         self.scale = float(np.std(np.concatenate([f.ravel() for f in flows]))) or 1.0
 
     def sample(self, sample_id: str, train: bool, rng: np.random.Generator) -> np.ndarray:
-        flow = self.shards.read(sample_id, self.key(sample_id, train, rng))   # (h, w, 2)
+        flow = self.read(sample_id, train, rng)                              # (h, w, 2)
         return (flow / self.scale).transpose(2, 0, 1).astype(np.float32)     # (2, h, w)
 
 
 class MagnifiedFlow(FlowField):
     """STRCN-G: the onset->apex flow of the magnified clip, at the test-time alpha
-    (`magnify.alpha`, recorded in the shards) for evaluation and the fold's scale, at a random
-    magnification alpha in training (STRCN's magnification augmentation)."""
+    (`magnify.alpha`) and the whole clip for evaluation and the fold's scale; in training, with
+    `augment`, one of the flow stage's versions at random: every magnification alpha x every
+    temporal subsampling of the clip (STRCN's 50-fold augmentation). `augment=False` is Table
+    IV's "without DA"."""
 
-    def key(self, sample_id: str, train: bool, rng: np.random.Generator) -> str:
-        if train:
-            return str(rng.choice([k for k in self.shards.keys(sample_id)
-                                   if k.startswith("strcn_g_alpha")]))
-        return f"strcn_g_{self.shards.attrs(sample_id)['test_alpha_key']}"
+    def __init__(self, augment: bool, shards_root: Path | str = SHARDS):
+        super().__init__(shards_root)
+        self.augment = augment
+
+    def read(self, sample_id: str, train: bool, rng: np.random.Generator) -> np.ndarray:
+        a, r = 0, 0
+        if train and self.augment:
+            alphas, rates = self.shards.shape(sample_id, "strcn_g")[:2]
+            a, r = int(rng.integers(alphas)), int(rng.integers(rates))
+        return self.shards.read(sample_id, "strcn_g", (a, r))                # (h, w, 2)
 
 
 class FlowSequence(Inputs):
-    """STANet: adjacent-frame flows. Training: a corner (or centre) crop of 90 % rescaled by
-    0.9/1.0/1.1 back to the input size, and a mirror (the paper mirrors SMIC). `size`: the input
-    side (the paper's 192)."""
+    """STANet: adjacent-frame flows. Training augments as the paper does, per database: a
+    corner (or centre) crop of 90 % of the side for every database, rescaled by 0.9/1.0/1.1
+    for the databases in `rescale` (the paper: CASME (I) and CASME II) and mirrored with
+    probability 0.5 for those in `flip` (the paper: SMIC-HS); then resized to `size` (the
+    paper's 192)."""
 
     stages = ("flow",)
 
-    def __init__(self, size: int, shards_root: Path | str = SHARDS):
+    def __init__(self, size: int, rescale: list[str], flip: list[str],
+                 shards_root: Path | str = SHARDS):
         super().__init__(shards_root)
         self.size, self.scale = size, 1.0
+        self.rescale, self.flip = set(rescale), set(flip)
 
     def fit(self, train_ids: list[str]) -> None:
         flows = [self.shards.read(s, "stanet") for s in train_ids]
@@ -234,14 +213,15 @@ class FlowSequence(Inputs):
 
     def sample(self, sample_id: str, train: bool, rng: np.random.Generator) -> np.ndarray:
         flows = self.shards.read(sample_id, "stanet")                      # (L-1, s, s, 2)
+        database = sample_id.split("/")[0]
         if train:
             s = flows.shape[1]
-            crop = round(s * 0.9 * float(rng.choice([0.9, 1.0, 1.1])) / 1.0)
-            crop = min(crop, s)
+            factor = float(rng.choice([0.9, 1.0, 1.1])) if database in self.rescale else 1.0
+            crop = min(round(s * 0.9 * factor), s)
             y, x = [(0, 0), (0, s - crop), (s - crop, 0), (s - crop, s - crop),
                     ((s - crop) // 2, (s - crop) // 2)][int(rng.integers(5))]
             flows = flows[:, y:y + crop, x:x + crop]
-            if rng.random() < 0.5:
+            if database in self.flip and rng.random() < 0.5:
                 flows = flip_flow(flows)
         flows = np.stack([resize(f, self.size) for f in flows])            # (L-1, S, S, 2)
         return (flows / self.scale).transpose(0, 3, 1, 2).astype(np.float32)  # (L-1, 2, S, S)

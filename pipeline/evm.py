@@ -21,7 +21,7 @@ pyramid build and one collapse, and the state is two frames.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -127,15 +127,19 @@ def iir_bandpass(xs: Iterable[np.ndarray], r1: float, r2: float) -> Iterator[np.
         yield lp1 - lp2
 
 
-def _magnified_frames(frames: np.ndarray, scale: float, alpha: float, r1: float, r2: float,
-                      lambda_c: float, chrom_attenuation: float) -> Iterator[np.ndarray]:
-    """Yield the magnified frames of a clip, (H, W, 3) RGB or (H, W) grey, float32 in [0, 1]
-    unclipped; `scale` maps the stored values to [0, 1]."""
+def _magnified_frames(frames: np.ndarray, scale: float, alphas: Sequence[float], r1: float,
+                      r2: float, lambda_c: float, chrom_attenuation: float
+                      ) -> Iterator[list[np.ndarray]]:
+    """Yield, per frame, its magnified versions for each alpha: (H, W, 3) RGB or (H, W) grey,
+    float32 in [0, 1] unclipped; `scale` maps the stored values to [0, 1]. The colour
+    conversion, the band-pass and the Laplacian pyramid do not depend on alpha, so several
+    alphas cost one of them plus one collapse each."""
     colour = frames.ndim == 4
     if frames.ndim not in (3, 4) or (colour and frames.shape[-1] != 3):
         raise ValueError(f"frames must be (T, H, W, 3) RGB or (T, H, W) grey, got {frames.shape}")
     n_levels = n_pyramid_levels(frames.shape[1:3])
-    gains = level_gains(frames.shape[1:3], n_levels, alpha, lambda_c).astype(np.float32)  # (L,)
+    gains = [level_gains(frames.shape[1:3], n_levels, a, lambda_c).astype(np.float32)
+             for a in alphas]                                                     # (L,) each
     # Each frame as float YIQ (grey is Y alone), converted once: it feeds the band-pass and is
     # the base the amplified band is added to. tee holds one frame between the two.
     signal = (frame.astype(np.float32) * np.float32(scale) for frame in frames)
@@ -144,12 +148,15 @@ def _magnified_frames(frames: np.ndarray, scale: float, alpha: float, r1: float,
     signal, to_filter = itertools.tee(signal)
     for x, band in zip(signal, iir_bandpass(to_filter, r1, r2)):  # (H, W[, 3]) each
         pyramid = build_laplacian(band, n_levels)
-        amplified = collapse_laplacian([level * g for level, g in zip(pyramid, gains)])
-        if colour:
-            amplified[..., 1:] *= np.float32(chrom_attenuation)
-            yield yiq_to_rgb(x + amplified)
-        else:
-            yield x + amplified
+        out = []
+        for g in gains:
+            amplified = collapse_laplacian([level * gain for level, gain in zip(pyramid, g)])
+            if colour:
+                amplified[..., 1:] *= np.float32(chrom_attenuation)
+                out.append(yiq_to_rgb(x + amplified))
+            else:
+                out.append(x + amplified)
+        yield out
 
 
 def magnify_float(frames: np.ndarray, alpha: float, r1: float = 0.4, r2: float = 0.05,
@@ -159,9 +166,22 @@ def magnify_float(frames: np.ndarray, alpha: float, r1: float = 0.4, r2: float =
     Arguments as `magnify`."""
     frames = np.asarray(frames)
     out = np.empty(frames.shape, dtype=np.float32)
-    for t, frame in enumerate(_magnified_frames(frames, 1.0, alpha, r1, r2, lambda_c,
-                                                chrom_attenuation)):
+    for t, (frame,) in enumerate(_magnified_frames(frames, 1.0, [alpha], r1, r2, lambda_c,
+                                                   chrom_attenuation)):
         out[t] = frame
+    return out
+
+
+def magnify_many(frames: np.ndarray, alphas: Sequence[float], r1: float = 0.4, r2: float = 0.05,
+                 lambda_c: float = 16.0, chrom_attenuation: float = 0.1) -> list[np.ndarray]:
+    """`magnify` at several alphas in one pass over the clip: one uint8 clip per alpha, each
+    identical to `magnify(frames, alpha, ...)`."""
+    frames = np.asarray(frames)
+    out = [np.empty(frames.shape, dtype=np.uint8) for _ in alphas]
+    for t, versions in enumerate(_magnified_frames(frames, 1 / 255, alphas, r1, r2, lambda_c,
+                                                   chrom_attenuation)):
+        for clip, frame in zip(out, versions):
+            clip[t] = np.rint(np.clip(frame, 0, 1) * 255)
     return out
 
 
@@ -175,9 +195,4 @@ def magnify(frames: np.ndarray, alpha: float, r1: float = 0.4, r2: float = 0.05,
     reduced; chrom_attenuation: factor on the I and Q channels of the amplified band. Output
     values are clipped to [0, 255] and rounded. Every frame is kept; frame 0 is unchanged.
     """
-    frames = np.asarray(frames)
-    out = np.empty(frames.shape, dtype=np.uint8)
-    for t, frame in enumerate(_magnified_frames(frames, 1 / 255, alpha, r1, r2, lambda_c,
-                                                chrom_attenuation)):
-        out[t] = np.rint(np.clip(frame, 0, 1) * 255)
-    return out
+    return magnify_many(frames, [alpha], r1, r2, lambda_c, chrom_attenuation)[0]

@@ -2,10 +2,12 @@
 
 STRCN amplifies the subtle motion before both of its networks see it: MIT's IIR variant of
 Eulerian video magnification (pipeline/evm.py), with the test-time `alpha` and, for training
-augmentation, every alpha in `augment_alphas` (the paper draws alpha from [5, 14], its code from
-5..12). Every frame is kept, the first one unchanged.
+augmentation, every alpha in `augment_alphas` (the paper uses 10 factors over [5, 14], the
+authors' code 5..12: the default lists 5, 6, ..., 12). All factors come from one pass over the
+clip (pipeline/evm.py `magnify_many`). Every frame is kept, the first one unchanged.
 
-Shard arrays per clip: `alpha<a>` (T, H, W, 3) uint8 RGB for each alpha, e.g. `alpha8`.
+Shard arrays per clip: `alpha<a>` (T, H, W, 3) uint8 RGB for each alpha, e.g. `alpha8`; attrs
+`test_alpha_key` and `alphas` (every key, the test-time one first).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.evm import magnify
+from pipeline.evm import magnify_many
 from pipeline.samples import ClipRow
 from pipeline.stage import cli, stage_main, upstream
 
@@ -24,7 +26,7 @@ class MagnifyParams:
     """params.yaml `magnify`."""
 
     alpha: float                 # test-time magnification factor
-    augment_alphas: list[float]  # extra factors for training augmentation
+    augment_alphas: list[float]  # every factor for training augmentation (STRCN: a range of them)
     r1: float                    # IIR low-pass weights; band = lp(r1) - lp(r2), r1 > r2
     r2: float
     lambda_c: float              # spatial wavelength cut-off, px
@@ -53,11 +55,12 @@ def alphas(params: MagnifyParams) -> list[float]:
 
 def magnify_one(row: ClipRow, params: MagnifyParams) -> dict[str, np.ndarray]:
     frames = upstream("align").read(row.sample_id, "frames")    # (T, H, W, 3) uint8
-    out = {alpha_key(a): magnify(frames, a, r1=params.r1, r2=params.r2,
-                                 lambda_c=params.lambda_c,
-                                 chrom_attenuation=params.chrom_attenuation)
-           for a in alphas(params)}
-    out["attrs"] = {"test_alpha_key": alpha_key(params.alpha)}
+    factors = alphas(params)
+    clips = magnify_many(frames, factors, r1=params.r1, r2=params.r2, lambda_c=params.lambda_c,
+                         chrom_attenuation=params.chrom_attenuation)   # (T, H, W, 3) each
+    out = {alpha_key(a): clip for a, clip in zip(factors, clips)}
+    out["attrs"] = {"test_alpha_key": alpha_key(params.alpha),
+                    "alphas": [alpha_key(a) for a in factors]}         # the test-time one first
     return out
 
 

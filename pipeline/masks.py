@@ -5,13 +5,17 @@ matrix. Which pixels those are is decided per fold, from the TRAINING subjects' 
 energy only (pipeline/energy.py, top_p_mask): the paper summed the energy of the whole database,
 test subjects included, which leaks. So this stage stores, per clip, what any fold needs:
 
-- `clip_alpha<a>` (L, h, w) uint8: the magnified onset..offset clip, grey, resized to
-  `masks.size` (paper 64 x 48) and interpolated to `masks.frames` frames (paper 30; linearly,
-  or by TIM, the temporal interpolation model of Pfister et al.: `masks.interpolation`),
-  one per magnification alpha (the augmentation alphas for training);
-- `energy` (h, w) float32: sum_t |F_t - F_0| of the test-alpha clip, the clip's contribution to
-  a fold's mask; attr `test_alpha_key`: which clip is the test-time one (magnify's alpha).
+- `clips` (A, R, L, h, w) uint8: the magnified onset..offset clip, grey, resized to
+  `masks.size` (paper 64 x 48), for each of the A magnification alphas (attr `alphas`, the
+  test-time one first) and each of STRCN's R temporal augmentations (attr `keep`: 100, 90, 80,
+  70, 60 % of the clip's frames drawn at random, seeded per clip, "some frames are randomly
+  selected out from one sequence with a percentage"), each interpolated to `masks.frames`
+  frames (paper 30; linearly, or by TIM, Pfister et al.'s temporal interpolation model:
+  `masks.interpolation`). Together the paper's 50-fold augmentation (10 alphas x 5 rates);
+- `energy` (h, w) float32: sum_t |F_t - F_0| of the test-alpha, full clip, the clip's
+  contribution to a fold's mask.
 """
+
 
 from __future__ import annotations
 
@@ -23,8 +27,8 @@ import numpy as np
 
 from pipeline.energy import difference_energy
 from pipeline.samples import ClipRow
-from pipeline.stage import cli, stage_main, upstream
-from pipeline.temporal import resample
+from pipeline.stage import cli, clip_rng, stage_main, upstream
+from pipeline.temporal import check_keep, kept_frames, resample
 
 
 @dataclass(frozen=True)
@@ -34,37 +38,40 @@ class MasksParams:
     size: tuple[int, int]                       # STRCN-A frame H, W before masking
     frames: int                                 # frames after temporal interpolation
     interpolation: Literal["linear", "tim"]
+    keep: list[float]                           # temporal augmentation: shares of the frames kept
+    seed: int                                   # of the kept frames' draw, with each clip's id
 
     def check(self) -> None:
         if min(self.size) < 4:
             raise ValueError(f"size: at least 4 x 4, got {list(self.size)}")
         if self.frames < 2:
             raise ValueError(f"frames: at least 2, got {self.frames}")
+        check_keep(self.keep)
 
 
-def normalised_clip(frames: np.ndarray, row: ClipRow, size: tuple[int, int], length: int,
-                    interpolation: str = "linear") -> np.ndarray:
-    """(T, H, W, 3) uint8 -> (length, h, w) uint8 grey onset..offset clip at STRCN-A's size."""
+def small_clip(frames: np.ndarray, row: ClipRow, size: tuple[int, int]) -> np.ndarray:
+    """(T, H, W, 3) uint8 -> (T', h, w) uint8 grey onset..offset clip at STRCN-A's size."""
     clip = frames[row.onset:row.offset + 1]
-    small = np.stack([cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (int(size[1]), int(size[0])),
-                                 interpolation=cv2.INTER_AREA) for f in clip])   # (T', h, w)
-    return resample(small, length, interpolation)                                 # (L, h, w)
+    return np.stack([cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (int(size[1]), int(size[0])),
+                                interpolation=cv2.INTER_AREA) for f in clip])   # (T', h, w)
 
 
 def masks_one(row: ClipRow, params: MasksParams) -> dict[str, np.ndarray]:
     magnified = upstream("magnify")
-    keys = [k for k in magnified.keys(row.sample_id) if k.startswith("alpha")]
-    out = {f"clip_{key}": normalised_clip(magnified.read(row.sample_id, key), row, params.size,
-                                          params.frames, params.interpolation)
-           for key in keys}
-    test_key = magnified.attrs(row.sample_id)["test_alpha_key"]
-    out["energy"] = difference_energy(out[f"clip_{test_key}"])                   # (h, w)
-    out["attrs"] = {"test_alpha_key": test_key}
-    return out
+    keys = magnified.attrs(row.sample_id)["alphas"]              # the test-time alpha first
+    rng = clip_rng(params.seed, row.sample_id)
+    clips = []
+    for key in keys:
+        clip = small_clip(magnified.read(row.sample_id, key), row, params.size)   # (T', h, w)
+        clips.append([resample(clip[kept_frames(len(clip), keep, rng)], params.frames,
+                               params.interpolation) for keep in params.keep])    # R x (L, h, w)
+    clips = np.array(clips, dtype=np.uint8)                                       # (A, R, L, h, w)
+    return {"clips": clips, "energy": difference_energy(clips[0, 0]),              # (h, w)
+            "attrs": {"alphas": keys, "keep": list(params.keep)}}
 
 
 def main(params_path: str = "params.yaml") -> None:
-    stage_main("masks", masks_one, MasksParams, params_path, needs="magnify", per_frame=("clip_",))
+    stage_main("masks", masks_one, MasksParams, params_path, needs="magnify", per_frame=("clips",))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@
   and UAR and listed as `excluded`. Predicting such a class is still an error: a false negative
   of the sample's true class, which lowers that class's recall and F1; nothing becomes NaN.
 - A class that is present but never predicted has F1 = 0 and recall = 0 (not NaN).
+- Values are stored at full precision; only what people read (the README table, the stage's
+  printout) is rounded, so a per-fold mean or a mean over seeds never averages rounded numbers.
 - `macro_f1` is the mean of per-class F1 over the classes present: equal to UF1 under these
   conventions, kept under its own name because SMA-STN reports it as "F1". STRCN's F1 pools
   precision and recall over classes (micro) and equals accuracy for single-label data.
@@ -48,10 +50,10 @@ def scores(matrix: np.ndarray, classes: Sequence[str]) -> dict:
     uf1 = float(f1[present].mean()) if present.any() else float("nan")
     uar = float(recall[present].mean()) if present.any() else float("nan")
     return {
-        "uf1": round(uf1, 4), "uar": round(uar, 4), "macro_f1": round(uf1, 4),
-        "war": round(float(tp.sum() / total), 4) if total else float("nan"),
+        "uf1": uf1, "uar": uar, "macro_f1": uf1,
+        "war": float(tp.sum() / total) if total else float("nan"),
         "samples": total,
-        "per_class": {c: {"f1": round(float(f1[i]), 4), "recall": round(float(recall[i]), 4),
+        "per_class": {c: {"f1": float(f1[i]), "recall": float(recall[i]),
                           "support": int(support[i])}
                       for i, c in enumerate(classes) if present[i]},
         "excluded": [c for i, c in enumerate(classes) if not present[i]],
@@ -69,4 +71,4 @@ def per_fold_mean(folds: Sequence[tuple[Sequence[int], Sequence[int]]],
     """Mean over folds of each fold's UF1/UAR/WAR: NOT the reported number, shown beside it so
     readers see the difference pooling makes."""
     per = [scores(confusion(y, p, len(classes)), classes) for y, p in folds if len(y)]
-    return {key: round(float(np.mean([s[key] for s in per])), 4) for key in ["uf1", "uar", "war"]}
+    return {key: float(np.mean([s[key] for s in per])) for key in ["uf1", "uar", "war"]}

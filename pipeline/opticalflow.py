@@ -118,21 +118,34 @@ def adjacent_flows(frames: np.ndarray, method: Literal["tvl1", "dis"] = "tvl1",
     return np.stack(flows) if flows else np.zeros((0, *frames.shape[1:3], 2), np.float32)
 
 
-def optical_strain(flow: np.ndarray) -> np.ndarray:
+def optical_strain(flow: np.ndarray,
+                   differences: Literal["forward", "central"] = "forward") -> np.ndarray:
     """Optical strain magnitude (H, W) float32 of a flow (H, W, 2):
     eps = sqrt(u_x^2 + v_y^2 + 0.5 (u_y + v_x)^2), the Frobenius norm of the infinitesimal strain
-    tensor [[u_x, (u_y + v_x) / 2], [(u_y + v_x) / 2, v_y]].
+    tensor [[u_x, (u_y + v_x) / 2], [(u_y + v_x) / 2, v_y]]; rigid motion has zero strain.
 
-    Derivatives by np.gradient with 1 px spacing: central differences (f[i+1] - f[i-1]) / 2
-    inside, one-sided (f[1] - f[0], f[-1] - f[-2]) on the outermost rows and columns. Central
-    differences are exact for fields up to quadratic; rigid motion (translation, rotation) has
-    zero strain."""
+    `differences="forward"` is the MER literature's widely used definition, SoftNet's
+    `computeStrain` (the u/v/strain inputs of STSTNet and its successors): f[i] - f[i+1] along
+    each axis, strain computed where all four derivatives exist (all but the last row and
+    column), the last column then copies the one before it and the last row the one above.
+    `"central"` takes np.gradient's derivatives instead (central inside, one-sided on the
+    border): exact for fields up to quadratic, about 12 % lower in mean on real flows."""
     flow = np.asarray(flow, np.float64)
     if flow.ndim != 3 or flow.shape[2] != 2:
         raise ValueError(f"need a flow (H, W, 2), got shape {flow.shape}")
-    u_y, u_x = np.gradient(flow[..., 0])                            # (H, W) each; axis 0 is y
-    v_y, v_x = np.gradient(flow[..., 1])
-    return np.sqrt(u_x ** 2 + v_y ** 2 + 0.5 * (u_y + v_x) ** 2).astype(np.float32)
+    u, v = flow[..., 0], flow[..., 1]
+    if differences == "central":
+        u_y, u_x = np.gradient(u)                                   # (H, W) each; axis 0 is y
+        v_y, v_x = np.gradient(v)
+        return np.sqrt(u_x ** 2 + v_y ** 2 + 0.5 * (u_y + v_x) ** 2).astype(np.float32)
+    if differences != "forward":
+        raise ValueError(f"differences must be forward or central, got {differences!r}")
+    if min(u.shape) < 2:
+        return np.zeros(u.shape, np.float32)
+    u_x, v_x = u[:-1, :-1] - u[:-1, 1:], v[:-1, :-1] - v[:-1, 1:]   # (H-1, W-1)
+    u_y, v_y = u[:-1, :-1] - u[1:, :-1], v[:-1, :-1] - v[1:, :-1]
+    inner = np.sqrt(u_x ** 2 + v_y ** 2 + 0.5 * (u_y + v_x) ** 2)
+    return np.pad(inner, ((0, 1), (0, 1)), mode="edge").astype(np.float32)   # (H, W)
 
 
 def resize_flow(flow: np.ndarray, size: tuple[int, int], rescale: bool = False) -> np.ndarray:

@@ -299,7 +299,10 @@ def check_schedule(opt: SGD | Adam) -> None:
 @dataclass(frozen=True)
 class TrainConfig:
     """A network's section (`model` for SMA-STN, `baselines.<name>` for the others): how
-    train@<network> trains it and which protocols evaluate@<network> scores."""
+    train@<network> trains it and which protocols evaluate@<network> scores. `per_protocol`
+    overrides any of the training keys for one protocol (the papers set batch size, optimiser
+    and augmentation per protocol), e.g. {hde_casme2_samm: {batch_size: 10, input: {...}}};
+    mappings merge key by key."""
 
     protocols: list[str]      # entries of the `protocols` section, run in this order
     epochs: int               # fixed budget per fold: nothing is chosen on the held-out fold
@@ -310,7 +313,8 @@ class TrainConfig:
     net: dict                 # arguments of the network's constructor (models/<family>.py)
     amp: bool                 # mixed precision when training on CUDA
     threads: int              # CPU threads for torch; small inputs run fastest on one
-    seed: int                 # fold seeds derive from it and the fold's name
+    seeds: list[int]          # every protocol runs once per seed; metrics give mean and std
+    per_protocol: dict        # {protocol: {key: value}}: settings that differ for one protocol
     lambda_: float | None = None   # weight of the network's extra loss term; only where it has one
 
     def check(self) -> None:
@@ -324,5 +328,20 @@ class TrainConfig:
             raise ValueError(f"batch_size: must be at least 2 (BatchNorm), got {self.batch_size}")
         if self.threads < 1:
             raise ValueError(f"threads: must be at least 1, got {self.threads}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds: one or more different seeds, got {self.seeds}")
         if self.lambda_ is not None and self.lambda_ < 0:
             raise ValueError(f"lambda: must be 0 or more, got {self.lambda_}")
+        for name, override in self.per_protocol.items():
+            fixed = {"protocols", "seeds", "per_protocol"} & set(override or {})
+            if not isinstance(override, dict) or fixed:
+                raise ValueError(f"per_protocol.{name}: a mapping of training keys to override "
+                                 f"(not {', '.join(sorted(fixed)) or 'a ' + type(override).__name__})")
+
+
+def merged(base: dict, override: dict) -> dict:
+    """`base` with `override` on top, mappings merged key by key (per-protocol settings)."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out

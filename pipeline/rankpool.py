@@ -65,14 +65,16 @@ def dssi_indices(onset: int, offset: int,
     number of frames the earlier of the two middle frames.
 
     Rows 1..3 are P1..P3. Frame i is taken to occupy the interval [i, i + 1), so the expression
-    spans the real interval [onset, offset + 1). It is cut into 3 equal segments and each segment
-    into 3 equal sub-segments (9 in all, exact real boundaries), and one frame is drawn per
-    sub-segment. Snippet P_j takes the j-th sub-segment of each of the three segments, so every
-    snippet runs across the whole expression (onset -> apex -> offset) and the three snippets
-    are interleaved copies of it. With rng None the frame under each sub-segment's centre is
-    taken (evaluation); otherwise a point is drawn uniformly inside each sub-segment (training
-    augmentation). Clips shorter than 9 frames repeat frames.
-    Example: dssi_indices(0, 17) = [[0, 8, 17], [1, 7, 13], [3, 9, 15], [5, 11, 17]].
+    spans the real interval [onset, offset + 1). It is cut into 3 equal segments S1..S3 and each
+    segment into 3 equal sub-segments (9 in all, exact real boundaries), and one frame is drawn
+    per sub-segment. Snippet P_i takes the three sub-segments OF SEGMENT S_i (SMA-STN Fig. 2,
+    "samples three frames from each segment to generate three snippets"; Eq. 7 weights "the
+    dynamic image related to the i-th segment"), so each snippet is local to one third of the
+    expression and the segment attention and the DE-Loss compare the three thirds. With rng
+    None the frame under each sub-segment's centre is taken (evaluation); otherwise a point is
+    drawn uniformly inside each sub-segment (training augmentation). Clips shorter than 9
+    frames repeat frames.
+    Example: dssi_indices(0, 17) = [[0, 8, 17], [1, 3, 5], [7, 9, 11], [13, 15, 17]].
     """
     if onset < 0 or offset < onset:
         raise ValueError(f"need 0 <= onset <= offset, got onset={onset}, offset={offset}")
@@ -85,7 +87,7 @@ def dssi_indices(onset: int, offset: int,
         edges = np.linspace(onset, offset + 1, 10)  # (10,) boundaries of the 9 sub-segments
         points = rng.uniform(edges[:-1], edges[1:])  # (9,)
     picks = np.clip(np.floor(points).astype(np.int64), onset, offset)  # (9,) segment-major
-    snippets = picks.reshape(3, 3).T  # (3, 3): row j = j-th sub-segment of segments 1, 2, 3
+    snippets = picks.reshape(3, 3)  # (3, 3): row i = the three sub-segments of segment S_i
     p0 = np.array([[onset, (onset + offset) // 2, offset]], dtype=np.int64)  # (1, 3)
     return np.concatenate([p0, snippets], axis=0)  # (4, 3)
 

@@ -72,7 +72,7 @@ def clip_tiles(row, shards: dict[str, ShardSet]) -> list[np.ndarray]:
     """The eleven tiles of one clip, in COLUMNS order."""
     sid = row.sample_id
     raw = read_frames(row)
-    apex = int(shards["flow"].attrs(sid)["apex"])
+    apex = int(shards["flow"].attrs(sid)["apex_fr"])
     aligned = shards["align"].read(sid, "frames", row.onset)
     test_key = shards["magnify"].attrs(sid)["test_alpha_key"]
     flow = shards["flow"].read(sid, "flow")
@@ -111,7 +111,7 @@ def contact_sheet(sample_ids: list[str], out: Path, index_path: str | Path = SAM
         row = rows[sid]
         lines.append(label(np.hstack(clip_tiles(row, shards)),
                            f"{sid}  {row.labels.get('emotion')}  apex "
-                           f"{shards['flow'].attrs(sid)['apex_source']}"))
+                           f"{shards['flow'].attrs(sid)['apex_source_fr']}"))
     out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out), cv2.cvtColor(np.vstack(lines), cv2.COLOR_RGB2BGR))
     return out

@@ -8,6 +8,10 @@ VIS/NIR at 25 fps) to over a hundred (CASME II at 200 fps). Two interpolations:
 - `tim_interpolate`: the temporal interpolation model (TIM) of Zhou et al. 2011 as Pfister et al.
   2011 use it for micro-expressions: the frames are taken as samples of one smooth curve, the
   path graph's Laplacian embedding, mapped linearly into the frames' PCA space.
+
+`kept_frames` is STRCN's temporal augmentation ("some frames are randomly selected out from one
+sequence with a percentage": 100, 90, 80, 70, 60 %), which the masks and flow stages apply
+before interpolating or computing flow.
 """
 
 from __future__ import annotations
@@ -86,3 +90,17 @@ def resample(frames: np.ndarray, length: int, method: str = "linear") -> np.ndar
     if method not in methods:
         raise ValueError(f"unknown temporal interpolation {method!r}; choose linear or tim")
     return methods[method](frames, length)
+
+
+def check_keep(keep: list[float]) -> None:
+    """STRCN's temporal augmentation rates: 1.0 (the clip itself, what evaluation reads) first."""
+    if not keep or keep[0] != 1.0 or not all(0 < k <= 1 for k in keep) or len(set(keep)) != len(keep):
+        raise ValueError(f"keep: distinct shares in (0, 1], the first 1.0 (the whole clip), got {keep}")
+
+
+def kept_frames(n: int, keep: float, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of round(keep * n) frames (at least 2) drawn at random from n; all of
+    them for keep 1.0."""
+    if keep >= 1 or n <= 2:
+        return np.arange(n)
+    return np.sort(rng.choice(n, max(2, round(keep * n)), replace=False))

@@ -43,7 +43,8 @@ import models
 from pipeline.atomic import write_atomic
 from pipeline.closure import REPO, code_files
 from pipeline.datasets import Inputs, view
-from pipeline.params import ParamsError, TrainConfig, parse, parse_arguments, read_params, section
+from pipeline.params import (ParamsError, TrainConfig, merged, parse, parse_arguments, read_params,
+                             section)
 from pipeline.protocols import Fold, make_folds, parse_protocols
 from pipeline.samples import SAMPLES, read_samples
 from pipeline.schemes import SCHEMES
@@ -72,9 +73,10 @@ class Network:
         return [Path(v) for k, v in self.net.items() if k.endswith("checkpoint") and v]
 
 
-def network(name: str, params: dict) -> Network:
-    """The network `name` with its section checked against its card and constructors; a
-    ParamsError names the first key that is wrong."""
+def network(name: str, params: dict, protocol: str | None = None) -> Network:
+    """The network `name` with its section checked against its card and constructors, with the
+    section's `per_protocol` settings for `protocol` on top when given (every override is
+    checked either way); a ParamsError names the first key that is wrong."""
     try:
         card = models.card(name)
     except ValueError:
@@ -82,8 +84,22 @@ def network(name: str, params: dict) -> Network:
     if card is None or card.section is None:
         raise ParamsError(f"no network {name!r} with a train stage; choose from "
                           f"{', '.join(models.pipeline_networks())}")
-    where = card.section
-    cfg = parse(TrainConfig, section(params, where), where)
+    raw = section(params, card.section)
+    base = checked(name, card, raw, card.section)
+    protocols = parse_protocols(params)
+    for key, where in [(p, f"{card.section}.protocols") for p in base.cfg.protocols] + \
+            [(p, f"{card.section}.per_protocol") for p in base.cfg.per_protocol]:
+        if key not in protocols:
+            raise ParamsError(f"params.yaml: {where}: {key!r} is not in the protocols section "
+                              f"({', '.join(protocols)})")
+    special = {p: checked(name, card, merged(raw, o), f"{card.section}.per_protocol.{p}")
+               for p, o in base.cfg.per_protocol.items()}
+    return special.get(protocol, base) if protocol is not None else base
+
+
+def checked(name: str, card: models.Card, raw: dict, where: str) -> Network:
+    """One section (or a section with one protocol's overrides merged in) as a Network."""
+    cfg = parse(TrainConfig, raw, where)
     if card.loss_weight is not None and cfg.lambda_ is None:
         raise ParamsError(f"params.yaml: {where}.lambda: missing key: the weight of {name}'s extra "
                           f"loss term ({card.loss_weight})")
@@ -99,11 +115,10 @@ def network(name: str, params: dict) -> Network:
             raise ParamsError(f"params.yaml: {where}.net.{key}: {value} does not exist; run "
                               "`dvc repro pretrain` or set it to null")
     inputs = parse_arguments(view(card.inputs), cfg.input, f"{where}.input", ("shards_root",))
-    protocols = parse_protocols(params)
-    unknown = [p for p in cfg.protocols if p not in protocols]
-    if unknown:
-        raise ParamsError(f"params.yaml: {where}.protocols: {unknown[0]!r} is not in the "
-                          f"protocols section ({', '.join(protocols)})")
+    try:
+        view(card.inputs)(**inputs)
+    except ValueError as error:
+        raise ParamsError(f"params.yaml: {where}.input.{error}") from None
     return Network(name, card, cfg, net, inputs)
 
 
@@ -201,13 +216,15 @@ def fold_seed(seed: int, protocol: str, fold: str) -> int:
 NUMERICS = ("MKL_CBWR", "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
 
 
-def fold_key(net: Network, fold: Fold, labels: dict[str, int], data_hash: str,
+def fold_key(net: Network, fold: Fold, seed: int, labels: dict[str, int], data_hash: str,
              code_hash: str) -> str:
-    """Everything a fold's result depends on: the section (less its protocol list: adding a
-    protocol trains only the new folds), the fold, the data, the code, torch and its kernels."""
-    cfg = {k: v for k, v in dataclasses.asdict(net.cfg).items() if k != "protocols"}
+    """Everything a fold's result depends on: the settings it trains with (not the list of
+    protocols or seeds: adding one trains only the new folds), its seed, the fold, the data,
+    the code, torch and its kernels."""
+    cfg = {k: v for k, v in dataclasses.asdict(net.cfg).items()
+           if k not in ("protocols", "seeds", "per_protocol")}
     numerics = {"torch": torch.__version__, **{v: os.environ.get(v) for v in NUMERICS}}
-    payload = json.dumps({"network": net.name, "cfg": cfg, "numerics": numerics,
+    payload = json.dumps({"network": net.name, "cfg": cfg, "seed": seed, "numerics": numerics,
                           "protocol": fold.protocol, "fold": fold.name, "scheme": fold.scheme,
                           "train": fold.train, "test": fold.test,
                           "labels": [labels[s] for s in fold.train + fold.test],
@@ -220,55 +237,87 @@ def stage_code(name: str) -> list[Path]:
     return code_files("pipeline.train", models.module_of(name))
 
 
+@dataclass
+class Job:
+    """One fold to train: its protocol's settings and input view, and one of the seeds."""
+
+    protocol: str
+    seed: int
+    fold: Fold
+    net: Network
+    inputs: Inputs
+
+
+def report_checkpoints(net: Network) -> None:
+    """Say how many tensors a network's checkpoint gives it (a stray layout loads nothing and
+    fails here, before any fold trains)."""
+    if net.checkpoints():
+        try:
+            model = net.build(2)
+        except ValueError as error:
+            raise ParamsError(f"params.yaml: {net.card.section}.net: {error}") from None
+        print(f"train@{net.name}: {', '.join(map(str, net.checkpoints()))}: "
+              f"{getattr(model, 'loaded_tensors', '?')} tensors loaded")
+
+
 def run(name: str, params: dict, out_dir: Path, cache_dir: Path,
         shards_root: Path = Path("data/shards"), index_path: str | Path = SAMPLES) -> pd.DataFrame:
-    """Train every fold of the network's protocols; returns the predictions table."""
-    net = network(name, params)
+    """Train every fold of the network's protocols, once per seed; returns the predictions."""
+    base = network(name, params)
     protocols = parse_protocols(params)
     table = read_samples(index_path)
-    inputs = net.inputs(shards_root)
-    have = inputs.sample_ids()
-    data_hash = content_hash([p for st in inputs.stages for p in (Path(shards_root) / st).glob("*/*.h5")]
-                             + net.checkpoints())
+    stages = base.inputs(shards_root).stages
+    data_hash = content_hash([p for st in stages for p in (Path(shards_root) / st).glob("*/*.h5")]
+                             + base.checkpoints())
     code_hash = content_hash([REPO / f for f in stage_code(name)])
     device = device_of()
-    use_device(device, net.cfg.threads)
+    use_device(device, base.cfg.threads)
+    report_checkpoints(base)
     cache_dir.mkdir(parents=True, exist_ok=True)
 
     jobs = []
-    for protocol in net.cfg.protocols:
+    for protocol in base.cfg.protocols:
+        net = network(name, params, protocol)
+        inputs = net.inputs(shards_root)
+        have = inputs.sample_ids()
+        folds = []
         for fold in make_folds(table, protocols[protocol]):
             fold = Fold(fold.protocol, fold.name, tuple(s for s in fold.train if s in have),
                         tuple(s for s in fold.test if s in have), fold.scheme)
             if fold.test and fold.train:
-                jobs.append((protocol, fold))
-    if jobs:
-        check_input_shape(net, inputs, list(jobs[0][1].train))
+                folds.append(fold)
+        if folds:
+            check_input_shape(net, inputs, list(folds[0].train))
+        jobs += [Job(protocol, seed, fold, net, inputs) for seed in net.cfg.seeds for fold in folds]
     rows, curves = [], []
     started = time.time()
     column_of = table.set_index("sample_id")
     bar = tqdm(jobs, desc=f"train@{name}", unit="fold")
-    for protocol, fold in bar:
+    for job in bar:
+        fold = job.fold
         scheme = SCHEMES[fold.scheme]
         column = column_of[fold.scheme]
         labels = {s: scheme.classes.index(str(column[s])) for s in fold.train + fold.test}
-        cached = cache_dir / f"{fold_key(net, fold, labels, data_hash, code_hash)}.json"
-        bar.set_postfix_str(f"{protocol} {fold.name}")
+        cached = cache_dir / f"{fold_key(job.net, fold, job.seed, labels, data_hash, code_hash)}.json"
+        where = f"{job.protocol} {fold.name}" + (f" seed {job.seed}" if len(base.cfg.seeds) > 1 else "")
+        bar.set_postfix_str(where)
         if cached.exists():
             result = FoldResult(**json.loads(cached.read_text()))
         else:
-            result = train_fold(net, inputs, fold, labels, scheme.classes,
-                                fold_seed(net.cfg.seed, protocol, fold.name), device)
+            result = train_fold(job.net, job.inputs, fold, labels, scheme.classes,
+                                fold_seed(job.seed, job.protocol, fold.name), device)
             write_atomic(cached, json.dumps(vars(result)))
         last = result.curve[-1] if result.curve else {"loss": float("nan"), "accuracy": float("nan")}
-        bar.set_postfix_str(f"{protocol} {fold.name} loss {last['loss']:.3f} acc {last['accuracy']:.2f}")
-        rows += [{"protocol": protocol, "fold": fold.name, **p} for p in result.predictions]
-        curves += [{"protocol": protocol, "fold": fold.name, **c} for c in result.curve]
-    predictions = pd.DataFrame(rows, columns=["protocol", "fold", "sample_id", "label",
+        bar.set_postfix_str(f"{where} loss {last['loss']:.3f} acc {last['accuracy']:.2f}")
+        tags = {"protocol": job.protocol, "seed": job.seed, "fold": fold.name}
+        rows += [{**tags, **p} for p in result.predictions]
+        curves += [{**tags, **c} for c in result.curve]
+    predictions = pd.DataFrame(rows, columns=["protocol", "seed", "fold", "sample_id", "label",
                                               "prediction", "probabilities"])
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "predictions.csv", predictions.to_csv(index=False))
-    curve_table = pd.DataFrame(curves, columns=["protocol", "fold", "epoch", "loss", "accuracy"])
+    curve_table = pd.DataFrame(curves, columns=["protocol", "seed", "fold", "epoch", "loss",
+                                                "accuracy"])
     write_atomic(out_dir / "curves.csv", curve_table.to_csv(index=False))
     log_curves(curve_table, out_dir / "live")
     print(f"train@{name}: {len(jobs)} folds, {len(predictions)} test predictions in "
@@ -281,7 +330,7 @@ def log_curves(curves: pd.DataFrame, live_dir: Path) -> None:
     from dvclive import Live
 
     with Live(str(live_dir), save_dvc_exp=False, dvcyaml=None) as live:
-        mean = curves.groupby(["protocol", "epoch"])[["loss", "accuracy"]].mean().reset_index()
+        mean = curves.groupby(["protocol", "epoch"])[["loss", "accuracy"]].mean().reset_index()   # over folds and seeds
         for epoch, rows in mean.groupby("epoch"):
             live.step = int(epoch)
             for row in rows.itertuples():

@@ -43,7 +43,7 @@ def shrink_preprocessing(params: dict) -> dict:
     params["preprocess"].update(jobs=2, max_failed=0.2)
     params["align"]["size"] = [72, 59]
     params["magnify"]["augment_alphas"] = [5]
-    params["flow"]["strcn_g_size"] = [40, 33]
+    params["flow"]["strcn_g"]["size"] = [40, 33]
     params["flow"]["stanet"].update(frames=6, size=[24, 24])
     params["masks"].update(size=[32, 24], frames=8)
     params["dynamic"]["draws"] = 2

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline.evm import (build_laplacian, collapse_laplacian, iir_bandpass, level_gains, magnify,
-                          magnify_float, n_pyramid_levels, rgb_to_yiq, yiq_to_rgb)
+                          magnify_float, magnify_many, n_pyramid_levels, rgb_to_yiq, yiq_to_rgb)
 
 R1, R2 = 0.4, 0.05
 
@@ -110,6 +110,19 @@ def test_alpha_zero_is_identity():
     clip = np.random.default_rng(3).integers(0, 256, (6, 30, 41, 3), dtype=np.uint8)
     np.testing.assert_array_equal(magnify(clip, alpha=0), clip)
     np.testing.assert_array_equal(magnify(clip[..., 1], alpha=0), clip[..., 1])
+
+
+def test_several_alphas_in_one_pass_equal_one_at_a_time():
+    """STRCN's augmentation: the factors 5..12 from one pyramid per frame, byte for byte what
+    magnifying at each factor alone gives."""
+    clip = np.random.default_rng(5).integers(0, 256, (7, 36, 30, 3), dtype=np.uint8)
+    alphas = [8, 5, 6, 7, 9, 10, 11, 12]
+    for colour in (clip, clip[..., 0]):
+        together = magnify_many(colour, alphas)
+        assert len(together) == len(alphas)
+        for alpha, out in zip(alphas, together):
+            np.testing.assert_array_equal(out, magnify(colour, alpha))
+        assert len({out.tobytes() for out in together}) == len(alphas)
 
 
 def test_first_frame_unchanged_and_shapes():

@@ -98,3 +98,28 @@ def test_overfits_a_tiny_set(name):
     # FR starts slowly: z' = sum_k softmax_D(.) * z is ~K/D of z until the trunk grows, so a
     # larger step than the paper's 1e-3 keeps this short (100 % by ~25 steps)
     assert steps_to_fit(net, x, y, lr=3e-3, steps=40) is not None
+
+
+def test_ablation_switches_of_table_1():
+    """FR-fc (no softmax re-weighting), FR-concatenated (K * D fused feature) and Basic
+    Inception (no proposal module) are FR's switches; each trains through its loss."""
+    torch.manual_seed(0)
+    x, y = torch.randn(4, 2, 28, 28), torch.tensor([0, 1, 2, 1])
+    d = 2 * 64 * 7 * 7
+    counts = {}
+    for proposals, fusion in [("attention", "sum"), ("fc", "sum"), ("attention", "concat"),
+                              ("none", "sum")]:
+        net = create_model("fr", num_classes=3, proposals=proposals, fusion=fusion)
+        out = net(x)
+        loss, parts = net.loss(out, y)
+        loss.backward()
+        assert torch.isfinite(loss) and out.logits.shape == (4, 3)
+        assert ("prop" in parts) == (proposals != "none")
+        assert ("proposal" in out.attention) == (proposals == "attention")
+        counts[proposals, fusion] = sum(p.numel() for p in net.parameters())
+    assert counts["fc", "sum"] == counts["attention", "sum"]          # same FC, no softmax
+    assert counts["attention", "concat"] - counts["attention", "sum"] == 2 * d * 1024
+    basic = sum(p.numel() for p in create_model("basic_inception", num_classes=3).parameters())
+    assert counts["none", "sum"] == basic
+    with pytest.raises(ValueError, match="built for 28 x 28"):
+        create_model("fr", num_classes=3)(torch.randn(2, 2, 32, 32))

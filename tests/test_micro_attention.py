@@ -70,7 +70,7 @@ def test_other_input_sizes_and_plain_network():
         assert out.logits.shape == (1, 3)
         assert out.attention["stage4"].shape == (1, 1, -(-size // 32), -(-size // 32))  # ceil
     plain = create_model("resnet10", num_classes=3)
-    assert isinstance(plain, MicroAttentionNet) and not plain.attention
+    assert isinstance(plain, MicroAttentionNet) and plain.attention == "none"
     assert all(b.attn is None for b in plain.blocks)
     assert plain(images()).attention == {}
     with pytest.raises(ValueError, match="B, C, H, W"):
@@ -149,6 +149,85 @@ def test_transfer_from_plain_checkpoint(tmp_path):
     torch.save(state, path)
     with pytest.raises(ValueError, match="blocks.3.conv2.weight"):
         create_model("micro_attention", num_classes=3, checkpoint=str(path))
+
+
+def torchvision_resnet18(seed: int = 0) -> dict[str, torch.Tensor]:
+    """A state dict with torchvision's resnet18 names and shapes, random tensors (torchvision
+    itself is not installed)."""
+    g = torch.Generator().manual_seed(seed)
+    state: dict[str, torch.Tensor] = {}
+
+    def bn(name: str, c: int) -> None:
+        state.update({f"{name}.weight": torch.rand(c, generator=g) + 0.5,
+                      f"{name}.bias": torch.randn(c, generator=g),
+                      f"{name}.running_mean": torch.randn(c, generator=g),
+                      f"{name}.running_var": torch.rand(c, generator=g) + 0.5,
+                      f"{name}.num_batches_tracked": torch.tensor(100)})
+
+    state["conv1.weight"] = torch.randn(64, 3, 7, 7, generator=g)
+    bn("bn1", 64)
+    for i, (cin, c) in enumerate([(64, 64), (64, 128), (128, 256), (256, 512)], start=1):
+        for b in range(2):
+            src = cin if b == 0 else c
+            state[f"layer{i}.{b}.conv1.weight"] = torch.randn(c, src, 3, 3, generator=g)
+            bn(f"layer{i}.{b}.bn1", c)
+            state[f"layer{i}.{b}.conv2.weight"] = torch.randn(c, c, 3, 3, generator=g)
+            bn(f"layer{i}.{b}.bn2", c)
+        if i > 1:
+            state[f"layer{i}.0.downsample.0.weight"] = torch.randn(c, cin, 1, 1, generator=g)
+            bn(f"layer{i}.0.downsample.1", c)
+    state["fc.weight"], state["fc.bias"] = torch.randn(1000, 512, generator=g), torch.zeros(1000)
+    return state
+
+
+def test_imagenet_resnet18_in_torchvision_layout_loads(tmp_path):
+    """The paper's ImageNet start: torchvision names map onto ResNet10 (the first basic block
+    of each stage, RGB summed into grey); every non-attention tensor is loaded and counted."""
+    state = torchvision_resnet18()
+    path = tmp_path / "resnet18.pth"
+    torch.save(state, path)
+    net = create_model("micro_attention", num_classes=5, width=64, checkpoint=str(path))
+    expected = [k for k in net.state_dict() if ".attn." not in k and not k.startswith("fc.")]
+    assert net.loaded_tensors == len(expected) == 57
+    own = net.state_dict()
+    torch.testing.assert_close(own["stem.0.weight"], state["conv1.weight"].sum(1, keepdim=True))
+    torch.testing.assert_close(own["blocks.2.conv1.weight"], state["layer3.0.conv1.weight"])
+    torch.testing.assert_close(own["blocks.2.proj.weight"], state["layer3.0.downsample.0.weight"])
+    torch.testing.assert_close(own["blocks.2.preact.0.running_mean"], state["layer2.0.bn2.running_mean"])
+    torch.testing.assert_close(own["head_bn.weight"], state["layer4.0.bn2.weight"])
+    plain = create_model("resnet10", num_classes=5, width=64, checkpoint=str(path))
+    assert plain.loaded_tensors == 57
+
+    with pytest.raises(ValueError, match=r"width 64 \(conv1 has 64 filters\) does not fit this "
+                                         r"network's width 16; set net.width: 64"):
+        create_model("micro_attention", num_classes=5, width=16, checkpoint=str(path))
+    del state["layer2.0.downsample.0.weight"]
+    torch.save(state, path)
+    with pytest.raises(ValueError, match="lacks 'layer2.0.downsample.0.weight'"):
+        create_model("micro_attention", num_classes=5, width=64, checkpoint=str(path))
+    torch.save({"features.0.weight": torch.zeros(3)}, path)
+    with pytest.raises(ValueError, match="none of its 1 tensors"):
+        create_model("micro_attention", num_classes=5, width=64, checkpoint=str(path))
+
+
+def test_complex_attention_baseline(tmp_path):
+    """Table 3's "Residual Network with complex attention": a mask branch per block, 11.2 M in
+    the paper (11.5 M here), initialised from the same plain pre-training."""
+    torch.manual_seed(0)
+    net = create_model("micro_attention", num_classes=5, attention="complex")
+    n = count_parameters(net)
+    print(f"\ncomplex attention: {n:,} parameters")
+    assert abs(n / 11.2e6 - 1) < 0.04
+    out = net(images(2, 64))
+    assert out.attention["stage1"].shape == (2, 64, 16, 16)
+    assert ((out.attention["stage4"] > 0) & (out.attention["stage4"] < 1)).all()
+    plain = create_model("resnet10", num_classes=5)
+    path = tmp_path / "macro.pt"
+    torch.save(plain.state_dict(), path)
+    loaded = create_model("micro_attention", num_classes=3, attention="complex", checkpoint=str(path))
+    assert loaded.loaded_tensors == len([k for k in plain.state_dict() if not k.startswith("fc.")])
+    with pytest.raises(ValueError, match="micro, complex or none"):
+        create_model("micro_attention", num_classes=3, attention="simple")
 
 
 @pytest.mark.parametrize("name", ["micro_attention", "resnet10"])

@@ -59,15 +59,40 @@ def test_strain_of_analytic_fields_matches_the_closed_form(name):
         "quadratic": (a * x ** 2, b * x * y,                               # u_x = 2ax, v_x = by,
                       np.sqrt((2 * a * x) ** 2 + (b * x) ** 2 + 0.5 * (b * y) ** 2)),   # v_y = bx
     }[name]
-    strain = optical_strain(np.stack([u, v], -1).astype(np.float32))
+    strain = optical_strain(np.stack([u, v], -1).astype(np.float32), "central")
     assert strain.shape == x.shape and strain.dtype == np.float32
     inner = (slice(1, -1), slice(1, -1))
     assert np.allclose(strain[inner], expected[inner], rtol=1e-4, atol=1e-4)
+    if name != "quadratic":                  # linear fields: forward differences are exact too
+        forward = optical_strain(np.stack([u, v], -1).astype(np.float32))
+        assert np.allclose(forward, expected, rtol=1e-4, atol=1e-4)
 
 
-def test_strain_uses_one_sided_differences_on_the_border():
+def softnet_compute_strain(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """SoftNet's computeStrain (github.com/genbing99/SoftNet-SpotME), as written there."""
+    import pandas as pd
+
+    u_x = u - pd.DataFrame(u).shift(-1, axis=1)
+    v_y = v - pd.DataFrame(v).shift(-1, axis=0)
+    u_y = u - pd.DataFrame(u).shift(-1, axis=0)
+    v_x = v - pd.DataFrame(v).shift(-1, axis=1)
+    return np.array(np.sqrt(u_x ** 2 + v_y ** 2 + 1 / 2 * (u_y + v_x) ** 2).ffill(axis=1).ffill(axis=0))
+
+
+def test_forward_strain_is_softnets_definition():
+    rng = np.random.default_rng(0)
+    flow = rng.normal(size=(17, 23, 2)).astype(np.float32)
+    np.testing.assert_allclose(optical_strain(flow), softnet_compute_strain(
+        flow[..., 0].astype(np.float64), flow[..., 1].astype(np.float64)), rtol=1e-6)
+    x, y = grid()
+    smooth = np.stack([0.02 * x ** 2, 0.01 * x * y], -1)
+    ratio = optical_strain(smooth, "central").mean() / optical_strain(smooth).mean()
+    assert ratio != pytest.approx(1.0, abs=1e-3)
+
+
+def test_central_strain_uses_one_sided_differences_on_the_border():
     x, _ = grid()
-    strain = optical_strain(np.stack([0.01 * x ** 2, 0 * x], -1))
+    strain = optical_strain(np.stack([0.01 * x ** 2, 0 * x], -1), "central")
     assert strain[5, 0] == pytest.approx(0.01)             # (f[1] - f[0]) / 1 at x = 0
     assert strain[5, -1] == pytest.approx(0.01 * (49 ** 2 - 48 ** 2))
     assert strain[5, 10] == pytest.approx(0.2)              # central: 2 a x exactly

@@ -73,8 +73,9 @@ def changed(path: str, value) -> dict:
     ("align.deltas", KeyError, AlignParams, "align", r"align\.deltas: missing key"),
     ("preprocess.max_failed", 2, PreprocessParams, "preprocess", r"max_failed: must be a fraction"),
     ("magnify.r2", 0.5, MagnifyParams, "magnify", r"magnify\.r1: need 0 < r2 < r1"),
-    ("flow.apex", {"method": "peak", "window": None}, FlowParams, "flow",
-     r"flow\.apex\.method: 'peak' .* not allowed; use one of motion, std, diff, mid"),
+    ("flow.apex.fr", {"method": "peak", "window": None}, FlowParams, "flow",
+     r"flow\.apex\.fr\.method: 'peak' .* not allowed; use one of motion, std, diff, mid"),
+    ("flow.strcn_g.keep", [0.9, 1.0], FlowParams, "flow", r"flow\.strcn_g\.keep: distinct shares in \(0, 1\], the first 1.0"),
     ("flow.tvl1.median_filtering", 4, FlowParams, "flow", r"median_filtering: an odd window"),
     ("masks.interpolation", "cubic", MasksParams, "masks", r"masks\.interpolation: 'cubic'"),
     ("index.use", ["casme2", "casme3"], IndexParams, "index", r"index\.use: unknown database 'casme3'"),
@@ -128,7 +129,7 @@ def test_a_misspelled_key_stops_the_train_stage_at_once(tmp_path):
     lines = run.stderr.strip().splitlines()
     assert lines == ["train@sma_stn: params.yaml: model.epoch: unknown key (did you mean epochs?); "
                      "model takes: protocols, epochs, batch_size, balance_classes, optimizer, "
-                     "input, net, amp, threads, seed, lambda"]
+                     "input, net, amp, threads, seeds, per_protocol, lambda"]
 
 
 def test_a_preprocessing_stage_says_which_key_in_one_line(tmp_path):
@@ -163,7 +164,7 @@ def test_train_config_has_no_hidden_defaults():
 
     optional = [f.name for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING]
     assert optional == ["lambda_"]
-    for key in ("amp", "threads", "seed", "balance_classes"):
+    for key in ("amp", "threads", "seeds", "balance_classes", "per_protocol"):
         params = changed(f"baselines.fr.{key}", KeyError)
         with pytest.raises(ParamsError, match=f"baselines.fr.{key}: missing key"):
             parse(TrainConfig, params["baselines"]["fr"], "baselines.fr")

@@ -80,12 +80,13 @@ def test_to_uint8_rounds_and_handles_constants():
 
 def test_dssi_centres_by_hand():
     """18 frames, 0..17: sub-segments [0, 2), [2, 4), ..., [16, 18) with centres 1, 3, ..., 17;
-    P_j takes the j-th sub-segment of each third of the clip."""
+    P_i takes the three sub-segments of segment S_i (methods.md's example)."""
     expected = [[0, 8, 17],     # onset, (0 + 17) // 2, offset
-                [1, 7, 13],
-                [3, 9, 15],
-                [5, 11, 17]]
+                [1, 3, 5],      # S1 = frames 0..5
+                [7, 9, 11],     # S2 = frames 6..11
+                [13, 15, 17]]   # S3 = frames 12..17
     np.testing.assert_array_equal(dssi_indices(0, 17), expected)
+    assert dssi_indices(0, 17)[1:].tolist() == [[1, 3, 5], [7, 9, 11], [13, 15, 17]]
     np.testing.assert_array_equal(dssi_indices(10, 27), np.array(expected) + 10)
 
 
@@ -96,8 +97,8 @@ def test_dssi_random_draws_stay_in_their_sub_segments():
     for seed in range(50):
         idx = dssi_indices(onset, offset, np.random.default_rng(seed))
         assert idx.shape == (4, 3) and idx.dtype.kind == "i"
-        snippets = idx[1:]                 # (3, 3): snippet j, segment s
-        sub = np.arange(9).reshape(3, 3).T  # sub-segment number of each entry
+        snippets = idx[1:]                 # (3, 3): snippet i = segment i, its 3 sub-segments
+        sub = np.arange(9).reshape(3, 3)   # sub-segment number of each entry
         assert np.all(snippets >= np.floor(edges[sub])) and np.all(snippets < edges[sub + 1])
         assert np.all(np.diff(idx, axis=1) >= 0)
         seen.add(tuple(idx[1:].ravel()))
@@ -113,8 +114,8 @@ def test_dssi_seeded_reproducible():
 def test_dssi_four_frames_by_hand():
     """4 frames: centres (2i + 1) * 4 / 18 = 0.22, 0.67, 1.11, 1.56, 2.0, 2.44, 2.89, 3.33, 3.78;
     the centre on the boundary 2.0 takes frame 2."""
-    np.testing.assert_array_equal(dssi_indices(0, 3), [[0, 1, 3], [0, 1, 2], [0, 2, 3],
-                                                       [1, 2, 3]])
+    np.testing.assert_array_equal(dssi_indices(0, 3), [[0, 1, 3], [0, 0, 1], [1, 2, 2],
+                                                       [2, 3, 3]])
 
 
 @pytest.mark.parametrize("onset,offset", [(5, 5), (2, 3), (0, 4), (4, 11)])

@@ -58,16 +58,21 @@ def test_shapes_and_attrs(preprocessed):
     assert aligned.shape(sid, "frames") == (t, h, w, 3)
     assert aligned.read(sid, "frames", 0).shape == (h, w, 3)
     assert sorted(magnified.keys(sid)) == ["alpha5", "alpha8"]
+    assert magnified.attrs(sid)["alphas"] == ["alpha8", "alpha5"]        # the test-time one first
+    keep = params["flow"]["strcn_g"]["keep"]
     assert flows.shape(sid, "fr") == (28, 28, 2)
-    assert flows.shape(sid, "strcn_g_alpha8") == (40, 33, 2)
+    assert flows.shape(sid, "strcn_g") == (2, len(keep), 40, 33, 2)
     assert flows.shape(sid, "stanet") == (5, 24, 24, 2)
-    assert shards(work, "masks").shape(sid, "clip_alpha5") == (8, 32, 24)
+    masks = shards(work, "masks")
+    assert masks.shape(sid, "clips") == (2, len(params["masks"]["keep"]), 8, 32, 24)
+    assert masks.attrs(sid)["alphas"] == ["alpha8", "alpha5"]
     assert shards(work, "dynamic").shape(sid, "train") == (2, 4, h, w, 3)
     attrs = flows.attrs(sid)
     assert attrs["subject_id"] == f"{row.database}/{row.subject}" and attrs["onset"] == row.onset
-    assert attrs["emotion"] == row.labels["emotion"] and 0 <= attrs["apex"] < t
-    assert attrs["apex_source"] == ("annotated" if row.apex is not None
-                                    else f"spotted:{params['flow']['apex']['method']}")
+    for network, rule in params["flow"]["apex"].items():
+        assert attrs["emotion"] == row.labels["emotion"] and 0 <= attrs[f"apex_{network}"] < t
+        assert attrs[f"apex_source_{network}"] == ("annotated" if row.apex is not None
+                                                   else f"spotted:{rule['method']}")
 
 
 def test_detected_landmarks_match_the_truth(preprocessed):
@@ -91,7 +96,7 @@ def test_spotted_apex_is_near_the_true_apex(preprocessed):
             if row.apex is not None:
                 continue
             true = truth_index(truth[sid], truth[sid].attrs["true_apex"])
-            spotted = truth_index(truth[sid], row.frame_numbers[flows.attrs(sid)["apex"]])
+            spotted = truth_index(truth[sid], row.frame_numbers[flows.attrs(sid)["apex_fr"]])
             errors.append((abs(spotted - true), len(row.frames)))
     frames, lengths = np.array(errors).T
     print(f"\napex spotting error: mean {frames.mean():.2f} frames ({(frames / lengths).mean():.3f} "
@@ -108,7 +113,7 @@ def test_flow_follows_the_true_landmark_motion(preprocessed):
     with h5py.File(root / "ground_truth.h5") as truth:
         for sid, row in rows(work).items():
             group = truth[sid]
-            apex = flows.attrs(sid)["apex"]
+            apex = flows.attrs(sid)["apex_fr"]
             true = group["landmarks"]
             d_source = (true[truth_index(group, row.frame_numbers[apex])]
                         - true[truth_index(group, row.frame_numbers[row.onset])])      # (68, 2)
@@ -133,7 +138,7 @@ def test_magnification_enlarges_the_onset_to_apex_change(preprocessed):
     aligned, magnified, flows = shards(work, "align"), shards(work, "magnify"), shards(work, "flow")
     ratios = []
     for sid, row in rows(work).items():
-        apex = flows.attrs(sid)["apex"]
+        apex = flows.attrs(sid)["apex_fr"]
         plain = aligned.read(sid, "frames").astype(np.float32)
         big = magnified.read(sid, "alpha8").astype(np.float32)
         ratios.append(np.abs(big[apex] - big[row.onset]).mean() / max(np.abs(plain[apex] - plain[row.onset]).mean(), 1e-6))

@@ -98,8 +98,8 @@ def run_training(work: Path, params: dict, network: str = "fr") -> tuple[Path, d
         headline = json.loads(Path(f"metrics/{network}.json").read_text())
         details = json.loads(Path(f"metrics/details/{network}.json").read_text())
         assert headline["cde"]["uf1"] == details["protocols"]["cde"]["uf1"]
-        assert set(headline["cde"]) == {"uf1", "uar", "war", "macro_f1", "folds", "samples",
-                                        "train_loss", "train_accuracy", "per_fold_mean_uf1"}
+        assert set(headline["cde"]) >= {"uf1", "uar", "war", "macro_f1", "folds", "samples",
+                                        "train_loss", "train_accuracy", "per_fold_mean_uf1", "seeds"}
         return work / "data/cache/train" / network, details
 
 
@@ -145,3 +145,43 @@ def test_every_network_trains_a_fold(preprocessed):
         result = train_one(work, p, fold, work / "data/shards", network)
         assert len(result.predictions) == len(fold.test), network
         assert np.isfinite(result.curve[0]["loss"]), network
+
+
+def test_seeds_give_mean_and_std_beside_each_seeds_pooled_scores(preprocessed):
+    """FR reports the mean of several rounds: `seeds: [0, 1, 2]` trains every fold three times
+    and the metrics give the mean and standard deviation over the seeds, with each seed's own
+    pooled scores, at full precision."""
+    work, params, _ = preprocessed
+    params = quick(params, epochs=1)
+    params["baselines"]["fr"]["seeds"] = [0, 1, 2]
+    _, metrics = run_training(work, params)
+    cde = metrics["protocols"]["cde"]
+    assert cde["seeds"] == [0, 1, 2] and set(cde["per_seed"]) == {"0", "1", "2"}
+    per_seed = [cde["per_seed"][k]["uf1"] for k in ("0", "1", "2")]
+    assert cde["uf1"] == pytest.approx(np.mean(per_seed), abs=1e-12)
+    assert cde["uf1_std"] == pytest.approx(np.std(per_seed), abs=1e-12)
+    assert len(set(per_seed)) > 1                                  # the seeds differ
+    with inside(work):
+        headline = json.loads(Path("metrics/fr.json").read_text())["cde"]
+    assert headline["seeds"] == 3 and headline["uf1_std"] == cde["uf1_std"]
+    assert sum(map(sum, cde["confusion"])) == 3 * cde["samples"]
+
+
+def test_per_protocol_settings_override_the_section(preprocessed):
+    """A protocol's own settings (the papers' per-protocol batch sizes, optimisers and
+    augmentations) are merged over the section for that protocol only."""
+    work, params, _ = preprocessed
+    params = copy.deepcopy(params)
+    micro = params["baselines"]["micro_attention"]
+    micro["net"]["checkpoint"] = None
+    with inside(work):
+        hde = train.network("micro_attention", params, "hde_casme2_samm")
+        cde = train.network("micro_attention", params, "cde")
+    assert hde.cfg.batch_size == 10 and hde.cfg.optimizer.lr == pytest.approx(1e-4)
+    assert hde.input["colour_shift"] == 20 and hde.input["corners"] is False
+    assert hde.input["size"] == micro["input"]["size"]             # merged key by key
+    assert cde.cfg.batch_size == micro["batch_size"] and cde.input["corners"] is True
+    micro["per_protocol"]["hde_casme2_samm"]["input"]["colour"] = 20
+    with inside(work), pytest.raises(ValueError, match=r"micro_attention\.per_protocol\."
+                                                       r"hde_casme2_samm\.input\.colour: unknown key"):
+        train.network("micro_attention", params)
