@@ -18,14 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import models  # noqa: E402
 from pipeline import train  # noqa: E402
-from pipeline.params import section  # noqa: E402
+from pipeline.params import read_params, section  # noqa: E402
 from pipeline.protocols import make_folds, parse_protocols  # noqa: E402
 from pipeline.samples import read_samples  # noqa: E402
 from pipeline.schemes import SCHEMES  # noqa: E402
@@ -36,7 +35,7 @@ def main() -> None:
     parser.add_argument("--networks", nargs="*", default=models.pipeline_networks())
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args()
-    params = yaml.safe_load(Path("params.yaml").read_text())
+    params = read_params()
     table = read_samples()
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     print("| network | device | input | samples/s (train) | seconds per epoch |")

@@ -33,10 +33,10 @@ class MagnifyParams:
     chrom_attenuation: float     # factor on the amplified chrominance
 
     def check(self) -> None:
-        if self.alpha <= 0 or any(a <= 0 for a in self.augment_alphas):
-            raise ValueError("alpha: magnification factors must be positive")
-        if not 0 < self.r2 < self.r1 <= 1:
-            raise ValueError(f"r1: need 0 < r2 < r1 <= 1, got r1 {self.r1}, r2 {self.r2}")
+        if self.alpha < 0 or any(a < 0 for a in self.augment_alphas):
+            raise ValueError("alpha: magnification factors must be 0 (none) or more")
+        if not 0 <= self.r2 < self.r1 <= 1:
+            raise ValueError(f"r1: need 0 <= r2 < r1 <= 1, got r1 {self.r1}, r2 {self.r2}")
         if self.lambda_c <= 0:
             raise ValueError(f"lambda_c: must be positive, got {self.lambda_c}")
         if not 0 <= self.chrom_attenuation <= 1:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -37,11 +38,25 @@ class ParamsError(ValueError):
     """params.yaml holds a key or a value that a stage cannot use. One line, naming the key."""
 
 
+class Loader(yaml.SafeLoader):
+    """YAML with YAML 1.2's floats: `dvc exp run -S model.optimizer.lr=0.00001` writes `1e-05`,
+    which YAML 1.1 (PyYAML's) would read as text."""
+
+
+Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                  |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+                  |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                  |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
 def read_params(path: str | Path = "params.yaml") -> dict:
     """The raw params.yaml; a missing or unparsable file is a ParamsError."""
     path = Path(path)
     try:
-        params = yaml.safe_load(path.read_text())
+        params = yaml.load(path.read_text(), Loader=Loader)
     except FileNotFoundError:
         raise ParamsError(f"{path} not found; run the stage from the repository root") from None
     except yaml.YAMLError as error:

@@ -113,23 +113,26 @@ def hde(df: pd.DataFrame, train_db: str, test_db: str, scheme: str) -> Iterator[
     return iter([Fold("hde", f"{train_db}->{test_db}", ids(train), ids(test), scheme)])
 
 
-def lovo(df: pd.DataFrame, database: str, scheme: str, test_fraction: float = 0.05,
-         seed: int = 0) -> Iterator[Fold]:
+def lovo(df: pd.DataFrame, databases: str | Sequence[str], scheme: str,
+         test_fraction: float = 0.05, seed: int = 0) -> Iterator[Fold]:
     """STRCN's leave-videos-out: instead of one video per evaluation, each evaluation tests
     `test_fraction` of the videos (5 %, strcn.txt l.993-996 and l.1180-1182). The videos are
     dealt into round(1 / test_fraction) class-stratified parts (seeded) and each part tests
     once, so pooled predictions cover every video, as leaving one out would. With fewer videos
     than parts every video is its own part. LOVO is subject-dependent by the paper's design:
-    a subject's other clips are in training (strcn.txt l.1228-1229)."""
+    a subject's other clips are in training (strcn.txt l.1228-1229). Several databases are
+    pooled first (STRCN's Table VI, CASME II + SAMM)."""
+    databases = [databases] if isinstance(databases, str) else list(databases)
     if not 0 < test_fraction <= 0.5:
         raise ValueError(f"lovo test_fraction must be in (0, 0.5], got {test_fraction}")
-    rows = labelled(df, [database], scheme)
+    rows = labelled(df, databases, scheme)
     n = min(round(1 / test_fraction), len(rows))
+    name = "+".join(databases)
     if n < 2:
-        raise ValueError(f"lovo needs at least two {database} samples with a {scheme} label")
+        raise ValueError(f"lovo needs at least two {name} samples with a {scheme} label")
     everything = set(rows["sample_id"])
     parts = stratified_parts(rows, scheme, n, seed)
-    return iter([Fold("lovo", f"{database}/part{k + 1:02d}", tuple(sorted(everything - set(part))),
+    return iter([Fold("lovo", f"{name}/part{k + 1:02d}", tuple(sorted(everything - set(part))),
                       part, scheme) for k, part in enumerate(parts)])
 
 
@@ -181,7 +184,7 @@ class LOVO:
     """STRCN's leave-videos-out: class-stratified parts of `test_fraction` of the videos."""
 
     protocol: Literal["lovo"]
-    database: str
+    databases: list[str]       # one database, or several pooled
     scheme: str
     test_fraction: float       # share of the videos each evaluation tests (STRCN: 0.05)
     seed: int                  # of the stratified split

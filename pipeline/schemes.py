@@ -21,8 +21,8 @@ SMIC = ("smic_hs", "smic_vis", "smic_nir")
 # The table enumerates AU sets rather than stating a decision rule; we match a clip's set of AUs
 # exactly, because the table lists supersets next to their subsets within one class (4, 4+7,
 # 4+5+7; 6, 6+12, 6+7+12; 4+9, 4+7+9), which would be redundant if containing a listed set were
-# enough. The authors' own per-clip CASME II classes ship as CASME2-ObjectiveClasses.xlsx; a
-# clip whose objective_class is filled (from that file, or SAMM's column) keeps that class.
+# enough. SAMM ships the class in its Objective Classes column, which a clip keeps; CASME II
+# ships none, so its clips get the class of their AUs by this table.
 OBJECTIVE_AUS: dict[int, tuple[str, ...]] = {
     1: ("6", "12", "6+12", "6+7+12", "7+12"),                                  # happiness
     2: ("1+2", "5", "25", "1+2+25", "25+26", "5+24"),                           # surprise

@@ -72,7 +72,7 @@ def changed(path: str, value) -> dict:
     ("align.n_neighbours", 3, AlignParams, "align", r"n_neighbours: a local quadratic needs"),
     ("align.deltas", KeyError, AlignParams, "align", r"align\.deltas: missing key"),
     ("preprocess.max_failed", 2, PreprocessParams, "preprocess", r"max_failed: must be a fraction"),
-    ("magnify.r2", 0.5, MagnifyParams, "magnify", r"magnify\.r1: need 0 < r2 < r1"),
+    ("magnify.r2", 0.5, MagnifyParams, "magnify", r"magnify\.r1: need 0 <= r2 < r1"),
     ("flow.apex.fr", {"method": "peak", "window": None}, FlowParams, "flow",
      r"flow\.apex\.fr\.method: 'peak' .* not allowed; use one of motion, std, diff, mid"),
     ("flow.strcn_g.keep", [0.9, 1.0], FlowParams, "flow", r"flow\.strcn_g\.keep: distinct shares in \(0, 1\], the first 1.0"),

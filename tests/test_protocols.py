@@ -162,7 +162,7 @@ def test_make_folds_matches_the_generators():
                            "scheme": "megc3"}) == list(cde(df, ["casme2", "smic_hs"], "megc3"))
     assert make_folds(df, {"protocol": "hde", "train_db": "samm", "test_db": "casme2",
                            "scheme": "four"}) == list(hde(df, "samm", "casme2", "four"))
-    assert make_folds(df, {"protocol": "lovo", "database": "smic_hs", "scheme": "smic3",
+    assert make_folds(df, {"protocol": "lovo", "databases": ["smic_hs"], "scheme": "smic3",
                            "test_fraction": 0.05, "seed": 3}) == list(lovo(df, "smic_hs", "smic3", seed=3))
     assert make_folds(df, {"protocol": "cdmer", "source": "casme2", "target": "smic_hs",
                            "scheme": "cdmer3", "n_folds": 2, "seed": 0}) == \
