@@ -115,3 +115,34 @@ def test_overfits_a_tiny_set(name, shape):
     y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
     net = create_model(name, num_classes=3, feature_maps=16, num_rcl=2, steps=2)
     assert steps_to_fit(net, x, y, lr=3e-3, steps=40) is not None
+
+
+def test_every_layer_sees_a_map_at_the_default_sizes():
+    """No pooling kernel is clamped to a smaller map at params.yaml's sizes (STRCN-G's flow size,
+    STRCN-A's masked pixels x frames): every recurrent layer works on a real map, not 1 x 1; at
+    the paper's 300 x 245 the paper's four RCLs do too."""
+    import yaml
+
+    from models.strcn import ClampedMaxPool
+    from tests.conftest import REPO
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    h, w = params["masks"]["size"]
+    pixels = round(params["baselines"]["strcn_a"]["input"]["mask_p"] * h * w)
+    cases = [("strcn_g", params["baselines"]["strcn_g"]["net"], (2, *params["flow"]["strcn_g"]["size"])),
+             ("strcn_a", params["baselines"]["strcn_a"]["net"], (1, pixels, params["masks"]["frames"])),
+             ("strcn_g", dict(params["baselines"]["strcn_g"]["net"], num_rcl=4), (2, 300, 245))]
+    for name, net_args, shape in cases:
+        net = create_model(name, num_classes=3, **net_args).eval()
+        clamped = []
+
+        def check(module, inputs, output):
+            if any(k > s for k, s in zip(module.kernel, inputs[0].shape[-2:])):
+                clamped.append((module.kernel, tuple(inputs[0].shape[-2:])))
+
+        for module in net.modules():
+            if isinstance(module, ClampedMaxPool):
+                module.register_forward_hook(check)
+        with torch.no_grad():
+            net(torch.zeros(1, *shape))
+        assert clamped == [], (name, shape, clamped)
