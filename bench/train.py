@@ -53,7 +53,7 @@ def main() -> None:
             scheme = SCHEMES[fold.scheme]
             column = table.set_index("sample_id")[fold.scheme]
             labels = {s: scheme.classes.index(str(column[s])) for s in fold.train + fold.test}
-            inputs = net.inputs()
+            inputs = net.inputs(load=sorted(fold.train + fold.test), device=device)
             torch.set_num_threads(net.cfg.threads)
             start = time.perf_counter()
             train.train_fold(net, inputs, fold, labels, scheme.classes, 0, device)

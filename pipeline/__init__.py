@@ -6,8 +6,7 @@ loaded. Left to choose, they pick kernels by the CPU's vector width, a wider vec
 another order, and a network trained for a few hundred steps turns that last bit into other
 predictions: the same training on byte-identical shards gave a different results table on an
 AVX-512 machine than on the machine that wrote it. Capped at AVX2, machines with and without
-AVX-512 run the same kernels (measured on a 2-core AVX-512 Xeon: training time unchanged but
-for STRCN-A, +30 %). Variables already set in the environment win (export
+AVX-512 run the same kernels (measured on a 2-core AVX-512 Xeon: training about 20 % slower). Variables already set in the environment win (export
 ONEDNN_MAX_CPU_ISA=ALL and friends to trade reproducibility for speed).
 """
 

@@ -1,56 +1,86 @@
-"""The papers' augmentations as plain image and flow operations, shared by the input views
-(pipeline/datasets.py) and Micro-Attention's pre-training (pipeline/pretrain.py)."""
+"""The papers' augmentations as tensor operations on a batch (B, C, H, W), on whatever device
+holds it, shared by the input views (pipeline/datasets.py) and Micro-Attention's pre-training
+(pipeline/pretrain.py): a GPU is fed from its own memory. tests/test_augment.py compares them
+with OpenCV's definitions (cv2.warpAffine, cv2.resize, cv2.blur)."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 
-def rotate(image: np.ndarray, degrees: float) -> np.ndarray:
-    """(H, W[, C]) rotated about its centre, borders replicated."""
-    h, w = image.shape[:2]
-    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
-    return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+def rotate_batch(x: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) each rotated about its centre by degrees[b] (counter-clockwise, as
+    cv2.getRotationMatrix2D), bilinear, borders replicated."""
+    b, _, h, w = x.shape
+    theta = torch.deg2rad(degrees.to(x.device, torch.float32))                   # (B,)
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    # Output pixel -> input pixel, in the normalised coordinates of affine_grid, where a unit
+    # of x is w / 2 px and of y h / 2 px: the inverse rotation, with the aspect corrected.
+    matrix = torch.zeros(b, 2, 3, device=x.device)
+    matrix[:, 0, 0], matrix[:, 0, 1] = cos, -sin * h / w
+    matrix[:, 1, 0], matrix[:, 1, 1] = sin * w / h, cos
+    grid = F.affine_grid(matrix, list(x.shape), align_corners=False)            # (B, H, W, 2)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def resize(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
-    h, w = (size, size) if isinstance(size, int) else size
-    shrink = image.shape[0] > h or image.shape[1] > w
-    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+def resize_batch(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, h, w): area averaging when shrinking, bilinear otherwise (as
+    `resize`)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    shrink = x.shape[-2] > size[0] or x.shape[-1] > size[1]
+    if shrink:
+        return F.interpolate(x, size=size, mode="area")
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
-def flip_flow(flow: np.ndarray) -> np.ndarray:
-    """Mirror a (..., H, W, 2) flow left-right: the field mirrors and u changes sign."""
-    mirrored = flow[..., ::-1, :].copy()
-    mirrored[..., 0] *= -1
+def box_blur(x: torch.Tensor, window: int) -> torch.Tensor:
+    """(B, C, H, W) mean over a window x window box, borders replicated (cv2.blur)."""
+    if window <= 1:
+        return x
+    before, after = window // 2, window - 1 - window // 2          # cv2's anchor for even windows
+    padded = F.pad(x, (before, after, before, after), mode="replicate")
+    return F.avg_pool2d(padded, window, stride=1)
+
+
+def flip_flow_batch(flow: torch.Tensor) -> torch.Tensor:
+    """Mirror flows (..., 2, H, W) left-right: the field mirrors and u changes sign."""
+    mirrored = flow.flip(-1).clone()
+    mirrored[..., 0, :, :] *= -1
     return mirrored
 
 
-def augment_grey(image: np.ndarray, rng: np.random.Generator, colour_shift: float,
-                 rotation: float, smoothing: int, p: float = 0.5) -> np.ndarray:
-    """Micro-Attention's augmentations of a grey float image, each applied with probability p
-    and skipped when its maximum is 0: a brightness ("colour") shift up to +-colour_shift, a
-    rotation up to +-rotation degrees, a box smoothing of a window of 2..smoothing px."""
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """Pixel values 0..255 -> the networks' input scale, (x / 255 - 0.5) / 0.25."""
+    return (images / 255 - 0.5) / 0.25
+
+
+def draw_augmentation(rng: np.random.Generator, corners: bool, colour_shift: float,
+                      rotation: float, smoothing: int, p: float = 0.5) -> dict:
+    """One sample's random choices of Micro-Attention's augmentation, in a fixed order: a
+    corner (4: the whole frame), then each of colour shift, rotation and smoothing with
+    probability p (a maximum of 0 draws nothing)."""
+    choice = {"corner": int(rng.integers(5)) if corners else 4, "shift": 0.0, "angle": 0.0,
+              "window": 0}
     if colour_shift and rng.random() < p:
-        image = image + float(rng.uniform(-colour_shift, colour_shift))
+        choice["shift"] = float(rng.uniform(-colour_shift, colour_shift))
     if rotation and rng.random() < p:
-        image = rotate(image, float(rng.uniform(-rotation, rotation)))
+        choice["angle"] = float(rng.uniform(-rotation, rotation))
     if smoothing >= 2 and rng.random() < p:
-        window = int(rng.integers(2, smoothing + 1))
-        image = cv2.blur(image, (window, window), borderType=cv2.BORDER_REPLICATE)
-    return image
+        choice["window"] = int(rng.integers(2, smoothing + 1))
+    return choice
 
 
-def corner_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Micro-Attention's CDE augmentation: the frame itself, or one of its four corners cut
-    from it enlarged by 240/224 ("cropping the four corners of the original image with size of
-    240 x 240 into a 'new' one with size of 224 x 224"); (size, size) float32."""
-    corner = int(rng.integers(5))
-    if corner == 4:
-        return resize(image, size).astype(np.float32)
-    big = round(size * 240 / 224)
-    image = resize(image, big)
-    y, x = [(0, 0), (0, big - size), (big - size, 0), (big - size, big - size)][corner]
-    return image[y:y + size, x:x + size].astype(np.float32)
+def augment_batch(x: torch.Tensor, choices: list[dict]) -> torch.Tensor:
+    """Apply each sample's colour shift, rotation and box smoothing (B, C, H, W) in 0..255."""
+    x = x + torch.tensor([c["shift"] for c in choices], device=x.device)[:, None, None, None]
+    angle = torch.tensor([c["angle"] for c in choices], device=x.device)
+    turned = angle != 0
+    if turned.any():
+        x[turned] = rotate_batch(x[turned], angle[turned])
+    for window in sorted({c["window"] for c in choices} - {0}):
+        chosen = torch.tensor([c["window"] == window for c in choices], device=x.device)
+        x[chosen] = box_blur(x[chosen], window)
+    return x

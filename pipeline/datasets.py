@@ -3,12 +3,19 @@
 One class per kind of input (a network's card names its view, models/registry.py). The
 constructor's arguments are the network section's `input:` keys in params.yaml (checked against
 the signature when train@<network> starts), `stages` are the shard folders it reads (dvc.yaml's
-train stage depends on exactly those). `fit(train_ids)` computes everything a fold needs from
-its TRAINING samples only (STRCN-A's top-p mask, flow scale); `sample(id, train, rng)` returns
-one float32 array. The trainer never calls `fit` with a test id, and nothing here looks at
-labels of the held-out fold, so a fold's model cannot depend on its test subject.
+train stage depends on exactly those).
 
-    view            network          reads (shards)                    array
+A view keeps what it reads on the training device: `load(ids, device)` reads a protocol's
+samples from the shards once, as uint8 (images) or float32 (flows) tensors, and `batch(ids,
+train, rng)` cuts, augments and normalises a whole batch there with tensor ops
+(pipeline/augment.py), so a GPU is fed from its own memory instead of waiting on NumPy and
+OpenCV one sample at a time. The random choices come from a NumPy generator, drawn per sample
+in batch order, so the same seed makes the same choices on any device. `fit(train_ids)` computes
+everything a fold needs from its TRAINING samples only (STRCN-A's top-p mask, flow scale). The
+trainer never calls `fit` with a test id, and nothing here looks at labels of the held-out
+fold, so a fold's model cannot depend on its test subject.
+
+    view            network          reads (shards)                    one sample
     DynamicImages   sma_stn          dynamic: eval / train draws       (4, 3, S, S)    four dynamic images
     ApexFrame       micro_attention  align: frame at the apex (flow)   (1, S, S)       grey apex frame
     MaskedMatrix    strcn_a          masks: clips, energy              (1, P, L)       masked pixels x frames
@@ -25,11 +32,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
-from pipeline.augment import augment_grey, corner_crop, flip_flow, resize, rotate
-from pipeline.energy import masked_matrix, top_p_mask
+from pipeline.augment import (augment_batch, draw_augmentation, flip_flow_batch, normalise,
+                              resize_batch, rotate_batch)
+from pipeline.energy import top_p_mask
 from pipeline.shards import ShardSet
-from pipeline.temporal import interpolate_frames
 
 SHARDS = Path("data/shards")
 
@@ -40,28 +48,63 @@ def shards(stage: str, root: str = str(SHARDS)) -> ShardSet:
 
 
 class Inputs(ABC):
-    """Base: a network's view of the shards. Subclasses set `stages` and implement `sample`."""
+    """Base: a network's view of the shards. Subclasses set `stages` and implement `read`
+    (the arrays of the given samples, stacked) and `batch`."""
 
     stages: tuple[str, ...] = ()        # shard folders under data/shards it reads
 
     def __init__(self, shards_root: Path | str = SHARDS):
         self.root = str(shards_root)
+        self.device = torch.device("cpu")
+        self.rows: dict[str, int] = {}
+        self.data: dict[str, torch.Tensor] = {}
 
-    @property
-    def shards(self) -> ShardSet:
-        """The first stage's shards: those holding the arrays it samples."""
-        return shards(self.stages[0], self.root)
+    def shard(self, stage: str | None = None) -> ShardSet:
+        """The shards of `stage` (the first stage by default: those holding the arrays)."""
+        return shards(stage or self.stages[0], self.root)
 
     def sample_ids(self) -> set[str]:
         """The clips every stage it reads holds (a clip failed upstream is in none after)."""
         return set.intersection(*(set(shards(s, self.root).sample_ids) for s in self.stages))
 
+    def load(self, ids: list[str], device: torch.device | str = "cpu",
+             arrays: dict[str, np.ndarray] | None = None) -> None:
+        """Read the samples `ids` once, onto `device` (a protocol's worth: every fold of it
+        cuts its batches from here); `arrays` stands in for the shards (bench/gpu.py)."""
+        self.device = torch.device(device)
+        self.rows = {s: i for i, s in enumerate(ids)}
+        arrays = self.read(ids) if arrays is None else arrays
+        self.data = {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device)
+                     for k, v in arrays.items()}
+
+    @abstractmethod
+    def read(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """The arrays of the samples `ids`, stacked on axis 0."""
+
+    @classmethod
+    @abstractmethod
+    def layout(cls, params: dict) -> dict[str, tuple[tuple[int, ...], str]]:
+        """{array: (shape of one sample, dtype)} of what `read` returns, from params.yaml's
+        preprocessing sections (tests/test_train.py checks it against the shards)."""
+
+    def index(self, ids: list[str]) -> torch.Tensor:
+        """Rows of `ids` in the loaded tensors."""
+        missing = [s for s in ids if s not in self.rows]
+        if missing:
+            raise KeyError(f"{type(self).__name__}: {missing[0]} was not loaded; call load() with it")
+        return torch.tensor([self.rows[s] for s in ids], device=self.device)
+
     def fit(self, train_ids: list[str]) -> None:
         """Fold-level statistics from the training samples; nothing by default."""
 
     @abstractmethod
+    def batch(self, ids: list[str], train: bool, rng: np.random.Generator) -> torch.Tensor:
+        """The network's input for `ids`, (B, ...) float32 on the loaded device (training
+        augmentation when `train`)."""
+
     def sample(self, sample_id: str, train: bool, rng: np.random.Generator) -> np.ndarray:
-        """One float32 input array of the network (training augmentation when `train`)."""
+        """One sample's input as a NumPy array (for checks and pictures)."""
+        return self.batch([sample_id], train, rng)[0].cpu().numpy()
 
 
 class DynamicImages(Inputs):
@@ -75,27 +118,51 @@ class DynamicImages(Inputs):
         super().__init__(shards_root)
         self.size = size
 
-    def sample(self, sample_id: str, train: bool, rng: np.random.Generator) -> np.ndarray:
-        if train and self.shards.shape(sample_id, "train")[0]:
-            k = int(rng.integers(self.shards.shape(sample_id, "train")[0]))
-            images = self.shards.read(sample_id, "train", k)               # (4, H, W, 3)
+    def read(self, ids: list[str]) -> dict[str, np.ndarray]:
+        shard = self.shard()
+        return {"eval": np.stack([shard.read(s, "eval") for s in ids]),          # (N, 4, H, W, 3)
+                "train": np.stack([shard.read(s, "train") for s in ids])}        # (N, K, 4, H, W, 3)
+
+    @classmethod
+    def layout(cls, params: dict) -> dict[str, tuple[tuple[int, ...], str]]:
+        h, w = params["align"]["size"]
+        return {"eval": ((4, h, w, 3), "uint8"),
+                "train": ((params["dynamic"]["draws"], 4, h, w, 3), "uint8")}
+
+    def batch(self, ids: list[str], train: bool, rng: np.random.Generator) -> torch.Tensor:
+        rows = self.index(ids)
+        draws = self.data["train"].shape[1]
+        if not train:
+            images = self.data["eval"][rows]                                     # (B, 4, H, W, 3)
         else:
-            images = self.shards.read(sample_id, "eval")                   # (4, H, W, 3)
+            picks, angles, mirrors = [], [], []
+            for _ in ids:                                       # per sample, in batch order
+                picks.append(int(rng.integers(draws)) if draws else -1)
+                angles.append(float(rng.choice([-10, -5, 0, 5, 10])))
+                mirrors.append(bool(rng.integers(2)))
+            images = (self.data["train"][rows, torch.tensor(picks, device=self.device)] if draws
+                      else self.data["eval"][rows])                              # (B, 4, H, W, 3)
+        b = len(ids)
+        x = images.permute(0, 1, 4, 2, 3).float().flatten(0, 1)                 # (B*4, 3, H, W)
         if train:
-            angle = float(rng.choice([-10, -5, 0, 5, 10]))
-            mirror = bool(rng.integers(2))
-            images = np.stack([rotate(image[:, ::-1] if mirror else image, angle) for image in images])
-        images = np.stack([resize(image, self.size) for image in images])     # (4, S, S, 3)
-        x = (images.astype(np.float32) / 255 - 0.5) / 0.25
-        return x.transpose(0, 3, 1, 2)                                     # (4, 3, S, S)
+            flip = torch.tensor(mirrors, device=self.device).repeat_interleave(4)
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            angle = torch.tensor(angles, device=self.device).repeat_interleave(4)
+            turned = angle != 0
+            if turned.any():
+                x[turned] = rotate_batch(x[turned], angle[turned])
+        x = resize_batch(x, (self.size, self.size))                              # (B*4, 3, S, S)
+        return normalise(x).unflatten(0, (b, 4))                                 # (B, 4, 3, S, S)
 
 
 class ApexFrame(Inputs):
     """Micro-Attention: the grey apex frame (the flow stage's apex_micro_attention). Training
     augments as the paper does per protocol (a section's `per_protocol` sets them): CDE crops
-    the corners (`corners`), HDE shifts colour by up to 20 and rotates by up to 8 degrees, LOSO
-    does both; each shift/rotation/smoothing with probability 0.5 (`augment_grey`). The paper
-    smooths only in pre-training. `size`: the input side (the paper's 224)."""
+    the corners (`corners`: the frame itself, or one of its four corners cut from it enlarged by
+    240/224), HDE shifts the colour by up to `colour_shift` (20) and rotates by up to `rotation`
+    (8) degrees, LOSO does both; `smoothing` (a box window of 2..n px, the paper's pre-training
+    only) too; each shift, rotation and smoothing with probability 0.5. `size`: the input side
+    (the paper's 224)."""
 
     stages = ("align", "flow")
 
@@ -105,16 +172,32 @@ class ApexFrame(Inputs):
         self.size, self.corners = size, corners
         self.colour_shift, self.rotation, self.smoothing = colour_shift, rotation, smoothing
 
-    def sample(self, sample_id: str, train: bool, rng: np.random.Generator) -> np.ndarray:
-        apex = int(shards("flow", self.root).attrs(sample_id)["apex_micro_attention"])
-        frame = cv2.cvtColor(self.shards.read(sample_id, "frames", apex), cv2.COLOR_RGB2GRAY)
-        if train and self.corners:
-            image = corner_crop(frame, self.size, rng)
-        else:
-            image = resize(frame, self.size).astype(np.float32)
-        if train:
-            image = augment_grey(image, rng, self.colour_shift, self.rotation, self.smoothing)
-        return ((np.clip(image, 0, 255) / 255 - 0.5) / 0.25)[None]        # (1, S, S)
+    def read(self, ids: list[str]) -> dict[str, np.ndarray]:
+        frames, flow = self.shard("align"), self.shard("flow")
+        apexes = [int(flow.attrs(s)["apex_micro_attention"]) for s in ids]
+        return {"apex": np.stack([cv2.cvtColor(frames.read(s, "frames", a), cv2.COLOR_RGB2GRAY)
+                                  for s, a in zip(ids, apexes)])}                 # (N, H, W)
+
+    @classmethod
+    def layout(cls, params: dict) -> dict[str, tuple[tuple[int, ...], str]]:
+        return {"apex": (tuple(params["align"]["size"]), "uint8")}
+
+    def batch(self, ids: list[str], train: bool, rng: np.random.Generator) -> torch.Tensor:
+        frames = self.data["apex"][self.index(ids)].float()[:, None]             # (B, 1, H, W)
+        small = resize_batch(frames, (self.size, self.size))                     # (B, 1, S, S)
+        if not train:
+            return normalise(small)
+        choices = [draw_augmentation(rng, self.corners, self.colour_shift, self.rotation,
+                                     self.smoothing) for _ in ids]
+        x = small.clone()
+        if self.corners:
+            big = round(self.size * 240 / 224)
+            large, s, m = resize_batch(frames, (big, big)), self.size, big - self.size
+            for i, c in enumerate(choices):
+                if c["corner"] < 4:
+                    y0, x0 = [(0, 0), (0, m), (m, 0), (m, m)][c["corner"]]
+                    x[i] = large[i, :, y0:y0 + s, x0:x0 + s]
+        return normalise(augment_batch(x, choices).clamp(0, 255))               # (B, 1, S, S)
 
 
 class MaskedMatrix(Inputs):
@@ -132,20 +215,34 @@ class MaskedMatrix(Inputs):
         if not 0 < mask_p <= 1:
             raise ValueError(f"mask_p: must be a fraction in (0, 1], got {mask_p}")
         self.p, self.augment = mask_p, augment
-        self.mask: np.ndarray | None = None
+        self.mask: torch.Tensor | None = None
+
+    def read(self, ids: list[str]) -> dict[str, np.ndarray]:
+        shard = self.shard()
+        return {"clips": np.stack([shard.read(s, "clips") for s in ids]),       # (N, A, R, L, h, w)
+                "energy": np.stack([shard.read(s, "energy") for s in ids])}     # (N, h, w)
+
+    @classmethod
+    def layout(cls, params: dict) -> dict[str, tuple[tuple[int, ...], str]]:
+        h, w = params["masks"]["size"]
+        alphas = len(set([params["magnify"]["alpha"], *params["magnify"]["augment_alphas"]]))
+        return {"clips": ((alphas, len(params["masks"]["keep"]), params["masks"]["frames"], h, w),
+                          "uint8"),
+                "energy": ((h, w), "float32")}
 
     def fit(self, train_ids: list[str]) -> None:
-        self.mask = top_p_mask([self.shards.read(s, "energy") for s in train_ids], self.p)
+        energy = self.data["energy"][self.index(train_ids)].cpu().numpy()       # (n, h, w)
+        self.mask = torch.from_numpy(top_p_mask(list(energy), self.p)).to(self.device)
 
-    def sample(self, sample_id: str, train: bool, rng: np.random.Generator) -> np.ndarray:
+    def batch(self, ids: list[str], train: bool, rng: np.random.Generator) -> torch.Tensor:
         if self.mask is None:
             raise RuntimeError("MaskedMatrix.fit(train_ids) must build the fold's mask first")
-        a, r = 0, 0                                       # the test alpha, the whole clip
-        if train and self.augment:
-            alphas, rates = self.shards.shape(sample_id, "clips")[:2]
-            a, r = int(rng.integers(alphas)), int(rng.integers(rates))
-        clip = self.shards.read(sample_id, "clips", (a, r)).astype(np.float32) / 255   # (L, h, w)
-        return (masked_matrix(clip, self.mask) - 0.5)[None]               # (1, P, L)
+        alphas, rates = self.data["clips"].shape[1:3]
+        picks = [(int(rng.integers(alphas)), int(rng.integers(rates))) if train and self.augment
+                 else (0, 0) for _ in ids]                 # (0, 0): the test alpha, every frame
+        a, r = (torch.tensor(v, device=self.device) for v in zip(*picks))
+        clips = self.data["clips"][self.index(ids), a, r].float() / 255         # (B, L, h, w)
+        return (clips[:, :, self.mask].transpose(1, 2) - 0.5)[:, None]          # (B, 1, P, L)
 
 
 class FlowField(Inputs):
@@ -154,23 +251,35 @@ class FlowField(Inputs):
     input."""
 
     stages = ("flow",)
+    key = "fr"
 
     def __init__(self, shards_root: Path | str = SHARDS):
         super().__init__(shards_root)
         self.scale = 1.0
 
-    def read(self, sample_id: str, train: bool, rng: np.random.Generator) -> np.ndarray:
-        """One sample's flow (h, w, 2): FR's onset->apex flow."""
-        return self.shards.read(sample_id, "fr")
+    def read(self, ids: list[str]) -> dict[str, np.ndarray]:
+        shard = self.shard()
+        return {"flow": np.stack([shard.read(s, self.key) for s in ids])}
+
+    @classmethod
+    def layout(cls, params: dict) -> dict[str, tuple[tuple[int, ...], str]]:
+        return {"flow": ((*params["flow"]["fr_size"], 2), "float32")}
+
+    def flows(self, rows: torch.Tensor, picks: list[tuple[int, int]] | None) -> torch.Tensor:
+        """(B, h, w, 2): the samples' flows (the test-time one of each, without picks)."""
+        return self.data["flow"][rows]
 
     def fit(self, train_ids: list[str]) -> None:
-        rng = np.random.default_rng(0)                    # unused: evaluation flows draw nothing
-        flows = [self.read(s, False, rng) for s in train_ids]
-        self.scale = float(np.std(np.concatenate([f.ravel() for f in flows]))) or 1.0
+        flows = self.flows(self.index(train_ids), None)
+        self.scale = float(flows.double().std(correction=0)) or 1.0
 
-    def sample(self, sample_id: str, train: bool, rng: np.random.Generator) -> np.ndarray:
-        flow = self.read(sample_id, train, rng)                              # (h, w, 2)
-        return (flow / self.scale).transpose(2, 0, 1).astype(np.float32)     # (2, h, w)
+    def batch(self, ids: list[str], train: bool, rng: np.random.Generator) -> torch.Tensor:
+        flows = self.flows(self.index(ids), self.picks(ids, train, rng))        # (B, h, w, 2)
+        return (flows / self.scale).permute(0, 3, 1, 2).float()                  # (B, 2, h, w)
+
+    def picks(self, ids: list[str], train: bool, rng: np.random.Generator) -> list | None:
+        """Random choices per sample; FR has none."""
+        return None
 
 
 class MagnifiedFlow(FlowField):
@@ -180,16 +289,29 @@ class MagnifiedFlow(FlowField):
     temporal subsampling of the clip (STRCN's 50-fold augmentation). `augment=False` is Table
     IV's "without DA"."""
 
+    key = "strcn_g"                                           # (N, A, R, h, w, 2) once loaded
+
+    @classmethod
+    def layout(cls, params: dict) -> dict[str, tuple[tuple[int, ...], str]]:
+        alphas = len(set([params["magnify"]["alpha"], *params["magnify"]["augment_alphas"]]))
+        strcn = params["flow"]["strcn_g"]
+        return {"flow": ((alphas, len(strcn["keep"]), *strcn["size"], 2), "float32")}
+
     def __init__(self, augment: bool, shards_root: Path | str = SHARDS):
         super().__init__(shards_root)
         self.augment = augment
 
-    def read(self, sample_id: str, train: bool, rng: np.random.Generator) -> np.ndarray:
-        a, r = 0, 0
-        if train and self.augment:
-            alphas, rates = self.shards.shape(sample_id, "strcn_g")[:2]
-            a, r = int(rng.integers(alphas)), int(rng.integers(rates))
-        return self.shards.read(sample_id, "strcn_g", (a, r))                # (h, w, 2)
+    def picks(self, ids: list[str], train: bool, rng: np.random.Generator) -> list | None:
+        if not (train and self.augment):
+            return None
+        alphas, rates = self.data["flow"].shape[1:3]
+        return [(int(rng.integers(alphas)), int(rng.integers(rates))) for _ in ids]
+
+    def flows(self, rows: torch.Tensor, picks: list[tuple[int, int]] | None) -> torch.Tensor:
+        if picks is None:
+            return self.data["flow"][rows, 0, 0]
+        a, r = (torch.tensor(v, device=self.device) for v in zip(*picks))
+        return self.data["flow"][rows, a, r]
 
 
 class FlowSequence(Inputs):
@@ -207,24 +329,34 @@ class FlowSequence(Inputs):
         self.size, self.scale = size, 1.0
         self.rescale, self.flip = set(rescale), set(flip)
 
-    def fit(self, train_ids: list[str]) -> None:
-        flows = [self.shards.read(s, "stanet") for s in train_ids]
-        self.scale = float(np.std(np.concatenate([f.ravel() for f in flows]))) or 1.0
+    def read(self, ids: list[str]) -> dict[str, np.ndarray]:
+        shard = self.shard()
+        return {"flows": np.stack([shard.read(s, "stanet") for s in ids])}      # (N, L-1, s, s, 2)
 
-    def sample(self, sample_id: str, train: bool, rng: np.random.Generator) -> np.ndarray:
-        flows = self.shards.read(sample_id, "stanet")                      # (L-1, s, s, 2)
-        database = sample_id.split("/")[0]
-        if train:
-            s = flows.shape[1]
-            factor = float(rng.choice([0.9, 1.0, 1.1])) if database in self.rescale else 1.0
-            crop = min(round(s * 0.9 * factor), s)
-            y, x = [(0, 0), (0, s - crop), (s - crop, 0), (s - crop, s - crop),
-                    ((s - crop) // 2, (s - crop) // 2)][int(rng.integers(5))]
-            flows = flows[:, y:y + crop, x:x + crop]
-            if database in self.flip and rng.random() < 0.5:
-                flows = flip_flow(flows)
-        flows = np.stack([resize(f, self.size) for f in flows])            # (L-1, S, S, 2)
-        return (flows / self.scale).transpose(0, 3, 1, 2).astype(np.float32)  # (L-1, 2, S, S)
+    @classmethod
+    def layout(cls, params: dict) -> dict[str, tuple[tuple[int, ...], str]]:
+        stanet = params["flow"]["stanet"]
+        return {"flows": ((stanet["frames"] - 1, *stanet["size"], 2), "float32")}
+
+    def fit(self, train_ids: list[str]) -> None:
+        flows = self.data["flows"][self.index(train_ids)]
+        self.scale = float(flows.double().std(correction=0)) or 1.0
+
+    def batch(self, ids: list[str], train: bool, rng: np.random.Generator) -> torch.Tensor:
+        flows = self.data["flows"][self.index(ids)].permute(0, 1, 4, 2, 3)     # (B, L-1, 2, s, s)
+        out = []
+        for sample_id, clip in zip(ids, flows):
+            if train:
+                database, s = sample_id.split("/")[0], clip.shape[-1]
+                factor = float(rng.choice([0.9, 1.0, 1.1])) if database in self.rescale else 1.0
+                crop = min(round(s * 0.9 * factor), s)
+                y, x = [(0, 0), (0, s - crop), (s - crop, 0), (s - crop, s - crop),
+                        ((s - crop) // 2, (s - crop) // 2)][int(rng.integers(5))]
+                clip = clip[..., y:y + crop, x:x + crop]
+                if database in self.flip and rng.random() < 0.5:
+                    clip = flip_flow_batch(clip)
+            out.append(resize_batch(clip, (self.size, self.size)))               # (L-1, 2, S, S)
+        return torch.stack(out) / self.scale                                     # (B, L-1, 2, S, S)
 
 
 def view(name: str) -> type[Inputs]:

@@ -326,8 +326,11 @@ class TrainConfig:
     optimizer: SGD | Adam
     input: dict               # arguments of the network's input view (pipeline/datasets.py)
     net: dict                 # arguments of the network's constructor (models/<family>.py)
-    amp: bool                 # mixed precision when training on CUDA
+    amp: bool                 # mixed precision (pipeline/training.py precision_for)
+    amp_dtype: Literal["auto", "bfloat16", "float16"]   # auto: bf16 where the GPU has it, else fp16
+    deterministic: bool       # CUDA: cuDNN's deterministic kernels, no autotuning (CPU: always)
     threads: int              # CPU threads for torch; small inputs run fastest on one
+    folds_at_once: int        # folds trained side by side in worker processes on one device
     seeds: list[int]          # every protocol runs once per seed; metrics give mean and std
     per_protocol: dict        # {protocol: {key: value}}: settings that differ for one protocol
     lambda_: float | None = None   # weight of the network's extra loss term; only where it has one
@@ -343,12 +346,14 @@ class TrainConfig:
             raise ValueError(f"batch_size: must be at least 2 (BatchNorm), got {self.batch_size}")
         if self.threads < 1:
             raise ValueError(f"threads: must be at least 1, got {self.threads}")
+        if self.folds_at_once < 1:
+            raise ValueError(f"folds_at_once: must be at least 1, got {self.folds_at_once}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds: one or more different seeds, got {self.seeds}")
         if self.lambda_ is not None and self.lambda_ < 0:
             raise ValueError(f"lambda: must be 0 or more, got {self.lambda_}")
         for name, override in self.per_protocol.items():
-            fixed = {"protocols", "seeds", "per_protocol"} & set(override or {})
+            fixed = {"protocols", "seeds", "per_protocol", "folds_at_once"} & set(override or {})
             if not isinstance(override, dict) or fixed:
                 raise ValueError(f"per_protocol.{name}: a mapping of training keys to override "
                                  f"(not {', '.join(sorted(fixed)) or 'a ' + type(override).__name__})")

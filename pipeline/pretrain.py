@@ -29,7 +29,7 @@ from tqdm import tqdm
 from models.micro_attention import from_torchvision, resnet10
 from models.registry import load_weights
 from pipeline.atomic import write_atomic
-from pipeline.augment import augment_grey
+from pipeline.augment import augment_batch, draw_augmentation, normalise
 from pipeline.params import SGD, ParamsError, convert, parse, read_params, section
 from pipeline.training import batch_order, device_of, fit, use_device
 
@@ -106,11 +106,6 @@ def split(labels: np.ndarray, share: float, rng: np.random.Generator) -> np.ndar
     return held
 
 
-def normalise(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, S, S) or float in 0..255 -> the network's input (N, 1, S, S) float32."""
-    return ((np.clip(images, 0, 255).astype(np.float32) / 255 - 0.5) / 0.25)[:, None]
-
-
 def pretrain(cfg: PretrainParams, width: int, checkpoint: Path) -> dict:
     """Train the plain ResNet10 on the macro images (augmented as the paper does); save its
     weights; return a summary with the training and the held-out accuracy."""
@@ -120,7 +115,8 @@ def pretrain(cfg: PretrainParams, width: int, checkpoint: Path) -> dict:
     rng = np.random.default_rng(cfg.seed)
     images, classes, labels = read_folder(Path(cfg.images), cfg.input_size)
     held = split(labels, cfg.validation, rng)
-    train_x, train_y = images[~held], labels[~held]
+    pixels = torch.from_numpy(images).to(device)[:, None]                    # (N, 1, S, S) uint8
+    train_x, train_y = pixels[torch.from_numpy(~held).to(device)], labels[~held]
     net = resnet10(num_classes=len(classes), width=width)
     if cfg.init_checkpoint:
         n = load_weights(net, cfg.init_checkpoint, convert=lambda state: from_torchvision(state, net))
@@ -129,9 +125,10 @@ def pretrain(cfg: PretrainParams, width: int, checkpoint: Path) -> dict:
 
     def batches(epoch: int):
         for chosen in batch_order(len(train_y), cfg.batch_size, rng):
-            x = np.stack([augment_grey(train_x[i].astype(np.float32), rng, aug.colour_shift,
-                                       aug.rotation, aug.smoothing) for i in chosen])
-            yield torch.from_numpy(normalise(x)), torch.from_numpy(train_y[chosen])
+            choices = [draw_augmentation(rng, False, aug.colour_shift, aug.rotation, aug.smoothing)
+                       for _ in chosen]
+            x = augment_batch(train_x[torch.from_numpy(chosen).to(device)].float(), choices)
+            yield normalise(x.clamp(0, 255)), torch.from_numpy(train_y[chosen])
 
     bar = tqdm(total=cfg.epochs, desc="pretrain", unit="epoch")
     curve = fit(net, cfg.optimizer, cfg.epochs, batches, device,
@@ -141,11 +138,10 @@ def pretrain(cfg: PretrainParams, width: int, checkpoint: Path) -> dict:
                "train_accuracy": curve[-1]["accuracy"], "validation_images": int(held.sum())}
     if held.any():
         net.eval()
-        x_held, right = normalise(images[held]), 0
+        x_held, right = normalise(pixels[torch.from_numpy(held).to(device)].float()), 0
         with torch.no_grad():
             for start in range(0, len(x_held), cfg.batch_size):
-                x = torch.from_numpy(x_held[start:start + cfg.batch_size]).to(device)
-                predicted = net(x).logits.argmax(1).cpu().numpy()
+                predicted = net(x_held[start:start + cfg.batch_size]).logits.argmax(1).cpu().numpy()
                 right += int((predicted == labels[held][start:start + cfg.batch_size]).sum())
         summary["validation_accuracy"] = right / len(x_held)
     state = {k: v.cpu() for k, v in net.state_dict().items()}

@@ -28,9 +28,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import multiprocessing
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +50,7 @@ from pipeline.params import (ParamsError, TrainConfig, merged, parse, parse_argu
 from pipeline.protocols import Fold, make_folds, parse_protocols
 from pipeline.samples import SAMPLES, read_samples
 from pipeline.schemes import SCHEMES
-from pipeline.training import batch_order, device_of, fit, use_device
+from pipeline.training import batch_order, device_of, fit, precision_for, use_device
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,13 @@ class Network:
     net: dict          # constructor arguments (the section's `net`, plus `lambda` where it has one)
     input: dict        # input view arguments (the section's `input`)
 
-    def inputs(self, shards_root: Path | str = "data/shards") -> Inputs:
-        return view(self.card.inputs)(**self.input, shards_root=shards_root)
+    def inputs(self, shards_root: Path | str = "data/shards", load: list[str] | None = None,
+               device: torch.device | str = "cpu") -> Inputs:
+        """The network's input view; with `load`, those samples read onto `device`."""
+        inputs = view(self.card.inputs)(**self.input, shards_root=shards_root)
+        if load is not None:
+            inputs.load(load, device)
+        return inputs
 
     def build(self, num_classes: int) -> torch.nn.Module:
         return models.create_model(self.name, num_classes=num_classes, **self.net)
@@ -171,35 +178,36 @@ def epoch_order(labels: np.ndarray, balance: bool, rng: np.random.Generator) -> 
     return rng.permutation(np.concatenate(picks))
 
 
-def batch(inputs: Inputs, ids: list[str], train: bool, rng: np.random.Generator) -> torch.Tensor:
-    return torch.from_numpy(np.stack([inputs.sample(s, train, rng) for s in ids]))
-
-
 def train_fold(net: Network, inputs: Inputs, fold: Fold, labels: dict[str, int],
                classes: tuple[str, ...], seed: int, device: torch.device) -> FoldResult:
-    """Train on fold.train for the fixed epoch budget, then predict fold.test once."""
+    """Train on fold.train for the fixed epoch budget, then predict fold.test once. `inputs`
+    holds the fold's samples on `device` (Inputs.load)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     inputs.fit(list(fold.train))
     model = net.build(len(classes))
+    precision = precision_for(device, net.cfg.amp, net.cfg.amp_dtype)
     train_ids = list(fold.train)
     y = np.array([labels[s] for s in train_ids])
+    targets = torch.from_numpy(y).to(device)
 
     def batches(epoch: int):
         order = epoch_order(y, net.cfg.balance_classes, rng)
         for chosen in batch_order(len(order), net.cfg.batch_size, rng, order):
-            yield batch(inputs, [train_ids[i] for i in chosen], True, rng), torch.from_numpy(y[chosen])
+            yield (inputs.batch([train_ids[i] for i in chosen], True, rng),
+                   targets[torch.from_numpy(chosen).to(device)])
 
-    curve = fit(model, net.cfg.optimizer, net.cfg.epochs, batches, device, net.cfg.amp)
+    curve = fit(model, net.cfg.optimizer, net.cfg.epochs, batches, device, precision)
     model.eval()
     predictions = []
     size = net.cfg.batch_size
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast(device.type, dtype=precision.dtype,
+                                         enabled=precision.enabled):
         test_ids = list(fold.test)
         for start in range(0, len(test_ids), size):
             ids = test_ids[start:start + size]
-            x = batch(inputs, ids, False, rng).to(device)
-            probabilities = torch.softmax(model(x).logits.float(), dim=1).cpu().numpy()
+            logits = model(inputs.batch(ids, False, rng)).logits
+            probabilities = torch.softmax(logits.float(), dim=1).cpu().numpy()
             for sid, p in zip(ids, probabilities):
                 predictions.append({"sample_id": sid, "label": classes[labels[sid]],
                                     "prediction": classes[int(p.argmax())],
@@ -222,7 +230,7 @@ def fold_key(net: Network, fold: Fold, seed: int, labels: dict[str, int], data_h
     protocols or seeds: adding one trains only the new folds), its seed, the fold, the data,
     the code, torch and its kernels."""
     cfg = {k: v for k, v in dataclasses.asdict(net.cfg).items()
-           if k not in ("protocols", "seeds", "per_protocol")}
+           if k not in ("protocols", "seeds", "per_protocol", "folds_at_once")}
     numerics = {"torch": torch.__version__, **{v: os.environ.get(v) for v in NUMERICS}}
     payload = json.dumps({"network": net.name, "cfg": cfg, "seed": seed, "numerics": numerics,
                           "protocol": fold.protocol, "fold": fold.name, "scheme": fold.scheme,
@@ -239,13 +247,15 @@ def stage_code(name: str) -> list[Path]:
 
 @dataclass
 class Job:
-    """One fold to train: its protocol's settings and input view, and one of the seeds."""
+    """One fold to train: its protocol's settings, one of the seeds, its labels, its cache file."""
 
     protocol: str
     seed: int
     fold: Fold
     net: Network
-    inputs: Inputs
+    labels: dict[str, int]
+    classes: tuple[str, ...]
+    cached: Path
 
 
 def report_checkpoints(net: Network) -> None:
@@ -260,9 +270,34 @@ def report_checkpoints(net: Network) -> None:
               f"{getattr(model, 'loaded_tensors', '?')} tensors loaded")
 
 
+def protocol_ids(folds: list[Fold]) -> list[str]:
+    """Every sample a protocol's folds train or test on, sorted: what its view loads."""
+    return sorted({s for f in folds for s in f.train + f.test})
+
+
+# One process of `folds_at_once`: the protocols' inputs it has loaded, kept between its folds.
+_WORKER: dict[str, Inputs] = {}
+
+
+def train_in_worker(job: Job, ids: list[str], shards_root: str, device: str) -> FoldResult:
+    """`train_fold` in a worker process (folds_at_once > 1): it loads the job's protocol once."""
+    key = f"{job.net.name}/{job.protocol}"
+    if key not in _WORKER:
+        use_device(torch.device(device), job.net.cfg.threads, job.net.cfg.deterministic)
+        _WORKER.clear()
+        _WORKER[key] = job.net.inputs(shards_root)
+        _WORKER[key].load(ids, device)
+    return train_fold(job.net, _WORKER[key], job.fold, job.labels, job.classes,
+                      fold_seed(job.seed, job.protocol, job.fold.name), torch.device(device))
+
+
 def run(name: str, params: dict, out_dir: Path, cache_dir: Path,
         shards_root: Path = Path("data/shards"), index_path: str | Path = SAMPLES) -> pd.DataFrame:
-    """Train every fold of the network's protocols, once per seed; returns the predictions."""
+    """Train every fold of the network's protocols, once per seed; returns the predictions.
+
+    `folds_at_once: N` trains N folds at a time in N worker processes on the same device (each
+    a fold's model and the protocol's inputs of its own); every fold has its own seed, so the
+    results are the ones one fold at a time gives, and finished folds are cached as before."""
     base = network(name, params)
     protocols = parse_protocols(params)
     table = read_samples(index_path)
@@ -271,11 +306,12 @@ def run(name: str, params: dict, out_dir: Path, cache_dir: Path,
                              + base.checkpoints())
     code_hash = content_hash([REPO / f for f in stage_code(name)])
     device = device_of()
-    use_device(device, base.cfg.threads)
+    use_device(device, base.cfg.threads, base.cfg.deterministic)
     report_checkpoints(base)
     cache_dir.mkdir(parents=True, exist_ok=True)
+    column_of = table.set_index("sample_id")
 
-    jobs = []
+    jobs, views = [], {}
     for protocol in base.cfg.protocols:
         net = network(name, params, protocol)
         inputs = net.inputs(shards_root)
@@ -286,30 +322,26 @@ def run(name: str, params: dict, out_dir: Path, cache_dir: Path,
                         tuple(s for s in fold.test if s in have), fold.scheme)
             if fold.test and fold.train:
                 folds.append(fold)
-        if folds:
-            check_input_shape(net, inputs, list(folds[0].train))
-        jobs += [Job(protocol, seed, fold, net, inputs) for seed in net.cfg.seeds for fold in folds]
-    rows, curves = [], []
+        if not folds:
+            continue
+        inputs.load(protocol_ids(folds), device)
+        check_input_shape(net, inputs, list(folds[0].train))
+        views[protocol] = (inputs, protocol_ids(folds))
+        for seed in net.cfg.seeds:
+            for fold in folds:
+                scheme = SCHEMES[fold.scheme]
+                labels = {s: scheme.classes.index(str(column_of.at[s, fold.scheme]))
+                          for s in fold.train + fold.test}
+                key = fold_key(net, fold, seed, labels, data_hash, code_hash)
+                jobs.append(Job(protocol, seed, fold, net, labels, scheme.classes,
+                                cache_dir / f"{key}.json"))
+
     started = time.time()
-    column_of = table.set_index("sample_id")
-    bar = tqdm(jobs, desc=f"train@{name}", unit="fold")
-    for job in bar:
-        fold = job.fold
-        scheme = SCHEMES[fold.scheme]
-        column = column_of[fold.scheme]
-        labels = {s: scheme.classes.index(str(column[s])) for s in fold.train + fold.test}
-        cached = cache_dir / f"{fold_key(job.net, fold, job.seed, labels, data_hash, code_hash)}.json"
-        where = f"{job.protocol} {fold.name}" + (f" seed {job.seed}" if len(base.cfg.seeds) > 1 else "")
-        bar.set_postfix_str(where)
-        if cached.exists():
-            result = FoldResult(**json.loads(cached.read_text()))
-        else:
-            result = train_fold(job.net, job.inputs, fold, labels, scheme.classes,
-                                fold_seed(job.seed, job.protocol, fold.name), device)
-            write_atomic(cached, json.dumps(vars(result)))
-        last = result.curve[-1] if result.curve else {"loss": float("nan"), "accuracy": float("nan")}
-        bar.set_postfix_str(f"{where} loss {last['loss']:.3f} acc {last['accuracy']:.2f}")
-        tags = {"protocol": job.protocol, "seed": job.seed, "fold": fold.name}
+    results = train_jobs(name, jobs, views, base.cfg.folds_at_once, shards_root, device,
+                         several_seeds=len(base.cfg.seeds) > 1)
+    rows, curves = [], []
+    for job, result in zip(jobs, results):
+        tags = {"protocol": job.protocol, "seed": job.seed, "fold": job.fold.name}
         rows += [{**tags, **p} for p in result.predictions]
         curves += [{**tags, **c} for c in result.curve]
     predictions = pd.DataFrame(rows, columns=["protocol", "seed", "fold", "sample_id", "label",
@@ -323,6 +355,45 @@ def run(name: str, params: dict, out_dir: Path, cache_dir: Path,
     print(f"train@{name}: {len(jobs)} folds, {len(predictions)} test predictions in "
           f"{time.time() - started:.0f} s -> {out_dir}")
     return predictions
+
+
+def train_jobs(name: str, jobs: list[Job], views: dict[str, tuple[Inputs, list[str]]],
+               at_once: int, shards_root: Path, device: torch.device,
+               several_seeds: bool) -> list[FoldResult]:
+    """Every job's result, in job order: from the cache, or trained here (one at a time) or in
+    `at_once` worker processes; each new result is cached as soon as it is done."""
+    results: list[FoldResult | None] = [None] * len(jobs)
+    todo = []
+    for i, job in enumerate(jobs):
+        if job.cached.exists():
+            results[i] = FoldResult(**json.loads(job.cached.read_text()))
+        else:
+            todo.append(i)
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=f"train@{name}", unit="fold")
+
+    def done(i: int, result: FoldResult) -> None:
+        write_atomic(jobs[i].cached, json.dumps(vars(result)))
+        results[i] = result
+        job, last = jobs[i], result.curve[-1] if result.curve else {"loss": float("nan"),
+                                                                      "accuracy": float("nan")}
+        where = f"{job.protocol} {job.fold.name}" + (f" seed {job.seed}" if several_seeds else "")
+        bar.set_postfix_str(f"{where} loss {last['loss']:.3f} acc {last['accuracy']:.2f}")
+        bar.update()
+
+    if at_once <= 1 or len(todo) <= 1:
+        for i in todo:
+            job = jobs[i]
+            done(i, train_fold(job.net, views[job.protocol][0], job.fold, job.labels, job.classes,
+                               fold_seed(job.seed, job.protocol, job.fold.name), device))
+    else:
+        context = multiprocessing.get_context("spawn")     # CUDA and OpenMP are not fork-safe
+        with ProcessPoolExecutor(min(at_once, len(todo)), mp_context=context) as pool:
+            futures = {pool.submit(train_in_worker, jobs[i], views[jobs[i].protocol][1],
+                                   str(shards_root), str(device)): i for i in todo}
+            for future in as_completed(futures):
+                done(futures[future], future.result())
+    bar.close()
+    return results
 
 
 def log_curves(curves: pd.DataFrame, live_dir: Path) -> None:

@@ -125,7 +125,7 @@ def shrink_training(params: dict) -> dict:
     """The training sections of params.yaml at one epoch on small inputs."""
     sections = [params["model"]] + list(params["baselines"].values())
     for section in sections:
-        section.update(epochs=1, protocols=["cde"])
+        section.update(epochs=1, protocols=["cde"], folds_at_once=1)   # tiny folds: no workers
     params["model"]["net"]["width"] = 8
     params["model"]["input"]["size"] = 32
     micro = params["baselines"]["micro_attention"]

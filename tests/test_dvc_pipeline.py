@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -44,6 +45,11 @@ TRAINING = ["pretrain"] + [f"{stage}@{n}" for n in NETWORKS for stage in ("train
 def ran(result: subprocess.CompletedProcess) -> set[str]:
     return {line.split("'")[1] for line in result.stdout.splitlines()
             if line.startswith("Running stage '")}
+
+
+def commit(repo: Path, message: str) -> None:
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], repo)
 
 
 def fresh_clone(tmp_path: Path, tiny: bool = True) -> tuple[Path, dict]:
@@ -104,6 +110,46 @@ def test_dvc_repro_runs_every_stage_and_only_what_changed(tmp_path):
         file.write("\n# an edit\n")
     stages = ran(run([sys.executable, "-m", "dvc", "repro"], repo))
     assert "train@fr" in stages and stages <= {"train@fr", "evaluate@fr"}
+
+    # Several folds at once: FR trained afresh in two worker processes gives the same metrics.
+    commit(repo, "fr edited")
+    shutil.rmtree(repo / "data" / "cache" / "train" / "fr")
+    stages = ran(run([sys.executable, "-m", "dvc", "exp", "run", "-S",
+                      "baselines.fr.folds_at_once=2"], repo))
+    assert "train@fr" in stages and stages <= {"train@fr", "evaluate@fr"}
+    diff = run([sys.executable, "-m", "dvc", "metrics", "diff", "--json"], repo).stdout
+    assert json.loads(diff or "{}").get("metrics/fr.json", {}) == {}
+    run(["git", "checkout", "--", "params.yaml", "dvc.lock"], repo)
+    run([sys.executable, "-m", "dvc", "checkout", "-q"], repo)
+
+    # A sweep through DVC's queue: two experiments side by side, both in `dvc exp show`.
+    for value in ("0.2", "0.3"):
+        run([sys.executable, "-m", "dvc", "exp", "run", "--queue", "-n", f"lambda{value[2:]}",
+             "-S", f"model.lambda={value}"], repo)
+    run([sys.executable, "-m", "dvc", "queue", "start", "-j", "2"], repo)
+    for _ in range(300):
+        status = run([sys.executable, "-m", "dvc", "queue", "status"], repo).stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(2)
+    assert status.count("Success") == 2, status
+    shown = run([sys.executable, "-m", "dvc", "exp", "show", "--json"], repo).stdout
+    assert "lambda2" in shown and "lambda3" in shown
+
+    # Several hosts: experiments pushed to a shared git + DVC remote, pulled on another clone.
+    remote, store = tmp_path / "remote.git", tmp_path / "dvc-store"
+    run(["git", "init", "-q", "--bare", str(remote)], tmp_path)
+    run(["git", "remote", "add", "origin", str(remote)], repo)
+    run(["git", "push", "-q", "origin", "HEAD:main"], repo)
+    run([sys.executable, "-m", "dvc", "remote", "add", "-d", "store", str(store)], repo)
+    commit(repo, "a shared remote")
+    run(["git", "push", "-q", "origin", "HEAD:main"], repo)
+    run([sys.executable, "-m", "dvc", "exp", "push", "origin", "lambda2"], repo)
+    other = tmp_path / "other"
+    run(["git", "clone", "-q", "-b", "main", str(remote), str(other)], tmp_path)
+    run([sys.executable, "-m", "dvc", "exp", "pull", "origin", "lambda2"], other)
+    assert "lambda2" in run([sys.executable, "-m", "dvc", "exp", "show", "--all-commits", "--json"],
+                            other).stdout
 
     # Changing only what the index reads re-runs the index, not the generator.
     params["index"]["use"] = ["casme2", "smic_hs"]

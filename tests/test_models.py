@@ -3,6 +3,7 @@ reaches every trainable parameter (timm's one parametrised test, for this regist
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -65,3 +66,26 @@ def test_parameter_counts_against_the_papers():
     assert counts["basic_inception"] == pytest.approx(6.48e6, rel=0.03)   # FR Table 7
     assert counts["fr"] == pytest.approx(10.24e6, rel=0.03)
     assert fr4 == pytest.approx(11.42e6, rel=0.03)
+
+
+@pytest.mark.parametrize("name", models.list_models())
+def test_one_bf16_autocast_step_has_finite_gradients(name):
+    """The mixed-precision path the GPU takes, exercised on the CPU (bfloat16 autocast): one
+    optimiser step through the network's loss, every gradient finite."""
+    from pipeline.params import Adam
+    from pipeline.training import Precision, fit, precision_for
+
+    precision = precision_for(torch.device("cpu"), True, "bfloat16")
+    assert precision == Precision(True, torch.bfloat16, scaled=False)
+    assert precision_for(torch.device("cpu"), True, "auto") == Precision(False)
+    with pytest.raises(ValueError, match="float16 needs a GPU"):
+        precision_for(torch.device("cpu"), True, "float16")
+    torch.manual_seed(0)
+    net = models.create_model(name, num_classes=3)
+    x = torch.randn((4, *models.example_shape(name, size=32)))
+    y = torch.tensor([0, 1, 2, 1])
+    curve = fit(net, Adam("adam", 1e-3, 0.0, 1, 1.0), 1, lambda epoch: [(x, y)],
+                torch.device("cpu"), precision)
+    assert np.isfinite(curve[0]["loss"])
+    grads = [p.grad for p in net.parameters() if p.requires_grad and p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)

@@ -129,7 +129,8 @@ def test_a_misspelled_key_stops_the_train_stage_at_once(tmp_path):
     lines = run.stderr.strip().splitlines()
     assert lines == ["train@sma_stn: params.yaml: model.epoch: unknown key (did you mean epochs?); "
                      "model takes: protocols, epochs, batch_size, balance_classes, optimizer, "
-                     "input, net, amp, threads, seeds, per_protocol, lambda"]
+                     "input, net, amp, amp_dtype, deterministic, threads, folds_at_once, seeds, "
+                     "per_protocol, lambda"]
 
 
 def test_a_preprocessing_stage_says_which_key_in_one_line(tmp_path):
@@ -154,7 +155,7 @@ def test_fr_input_size_must_match_the_flow_shards(preprocessed):
         ids = sorted(net.inputs().sample_ids())[:4]
         with pytest.raises(ParamsError, match=r"baselines\.fr: fr takes inputs \(2, 32, 32\).*"
                                               r"gives \(2, 28, 28\) from data/shards/flow"):
-            train.check_input_shape(net, net.inputs(), ids)
+            train.check_input_shape(net, net.inputs(load=ids), ids)
 
 
 def test_train_config_has_no_hidden_defaults():

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def quick(params: dict, network: str = "fr", epochs: int = 2) -> dict:
     """The repository's params for `network` cut to a couple of epochs on CDE."""
     params = copy.deepcopy(params)
-    section(params, models.card(network).section).update(epochs=epochs, protocols=["cde"])
+    section(params, models.card(network).section).update(epochs=epochs, protocols=["cde"],
+                                                         folds_at_once=1)
     return params
 
 
@@ -44,7 +45,8 @@ def train_one(work: Path, params: dict, fold, shards_root: Path, network: str = 
     scheme = SCHEMES[fold.scheme]
     column = table.set_index("sample_id")[fold.scheme]
     labels = {s: scheme.classes.index(str(column[s])) for s in fold.train + fold.test}
-    return train.train_fold(net, net.inputs(shards_root), fold, labels, scheme.classes, 7,
+    inputs = net.inputs(shards_root, load=sorted(fold.train + fold.test))
+    return train.train_fold(net, inputs, fold, labels, scheme.classes, 7,
                             device_of())
 
 
@@ -141,7 +143,7 @@ def test_every_network_trains_a_fold(preprocessed):
         _, fold = first_fold(work, p)
         with inside(work):
             net = train.network(network, p)
-            train.check_input_shape(net, net.inputs(), list(fold.train))
+            train.check_input_shape(net, net.inputs(load=list(fold.train)), list(fold.train))
         result = train_one(work, p, fold, work / "data/shards", network)
         assert len(result.predictions) == len(fold.test), network
         assert np.isfinite(result.curve[0]["loss"]), network
@@ -185,3 +187,69 @@ def test_per_protocol_settings_override_the_section(preprocessed):
     with inside(work), pytest.raises(ValueError, match=r"micro_attention\.per_protocol\."
                                                        r"hde_casme2_samm\.input\.colour: unknown key"):
         train.network("micro_attention", params)
+
+
+def test_several_folds_at_once_give_the_same_results(preprocessed, tmp_path):
+    """folds_at_once: 2 trains folds in two worker processes; every fold has its own seed and
+    its own model, so predictions and curves are byte for byte those of one fold at a time, and
+    the fold cache fills the same way."""
+    work, params, _ = preprocessed
+    params = quick(params, epochs=1)
+    outputs = {}
+    for at_once in (1, 2):
+        params["baselines"]["fr"]["folds_at_once"] = at_once
+        with inside(work):
+            train.run("fr", params, tmp_path / f"runs{at_once}", tmp_path / f"cache{at_once}")
+        outputs[at_once] = [(tmp_path / f"runs{at_once}" / f).read_bytes()
+                            for f in ("predictions.csv", "curves.csv")]
+    assert outputs[1] == outputs[2]
+    assert sorted(p.name for p in (tmp_path / "cache1").glob("*.json")) == \
+        sorted(p.name for p in (tmp_path / "cache2").glob("*.json"))
+
+
+def test_a_process_claims_a_gpu_no_other_holds(tmp_path):
+    """pipeline/gpus.py with real file locks: a second process, while the first holds GPU 0,
+    takes GPU 1; with every GPU held it waits."""
+    import subprocess
+    import sys
+
+    from pipeline import gpus
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from pipeline.gpus import claim_gpu; "
+        f"print(claim_gpu(2, Path({str(tmp_path)!r})), flush=True); time.sleep(30)")],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert holder.stdout.readline().strip() == "0"
+        assert gpus.claim_gpu(2, tmp_path) == 1
+        assert gpus.claim_gpu(2, tmp_path) == 1          # the same on every call
+        waiter = subprocess.Popen([sys.executable, "-c", (
+            "from pathlib import Path; from pipeline.gpus import claim_gpu; "
+            f"print(claim_gpu(2, Path({str(tmp_path)!r}), wait_s=0.2), flush=True)")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=Path(__file__).resolve().parents[1])
+        with pytest.raises(subprocess.TimeoutExpired):
+            waiter.wait(timeout=4)                      # both held: it waits ...
+        gpus.release_gpu()
+        out, err = waiter.communicate(timeout=20)       # ... and takes GPU 1 once it is free
+        assert out.strip() == "1" and "waiting" in err
+        assert gpus.claim_gpu(1, tmp_path) == 0         # one GPU: shared, no lock
+        gpus.release_gpu()
+    finally:
+        holder.kill()
+        gpus.release_gpu()
+
+
+def test_each_views_layout_is_what_it_reads(preprocessed):
+    """The shapes a view declares for given preprocessing params (bench/gpu.py builds paper-size
+    inputs from them) are those it reads from shards made with those params."""
+    work, params, _ = preprocessed
+    params = copy.deepcopy(params)
+    params["baselines"]["micro_attention"]["net"]["checkpoint"] = None
+    with inside(work):
+        for name in models.pipeline_networks():
+            inputs = train.network(name, params).inputs()
+            ids = sorted(inputs.sample_ids())[:3]
+            arrays = inputs.read(ids)
+            assert {k: (v.shape[1:], str(v.dtype)) for k, v in arrays.items()} == \
+                inputs.layout(params), name
