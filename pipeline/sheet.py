@@ -2,6 +2,7 @@
 
     python -m pipeline.sheet casme2/sub01/EP02_01f samm/006/006_1_2 --out sheets/preprocess.png
     python -m pipeline.sheet --first 2            # first clips of 2 subjects per database
+    python -m pipeline.sheet --apex --first 1     # onset, apex, their difference (raw frames)
 
 One row per clip: raw onset and apex frames, the aligned onset with its landmarks, the magnified
 apex, the onset->apex flow (colour: direction, brightness: magnitude) and its strain, the clip's
@@ -117,11 +118,43 @@ def contact_sheet(sample_ids: list[str], out: Path, index_path: str | Path = SAM
     return out
 
 
+def apex_sheet(sample_ids: list[str], out: Path, index_path: str | Path = SAMPLES,
+               tile: int = 200) -> Path:
+    """What a clip's expression looks like: for each clip its onset and apex frames as the
+    database stores them and their difference (x4, grey 128 = no change), at `tile` px high.
+    Reads the frames only (no shards), so it works right after the index."""
+    rows = {r.sample_id: r for r in clip_rows(read_samples(index_path))}
+    missing = [s for s in sample_ids if s not in rows]
+    if missing:
+        raise SystemExit(f"sheet: {missing[0]} is not in the index; pick an id from "
+                         "data/index/samples.csv")
+    clips = []
+    for sid in sample_ids:
+        row = rows[sid]
+        frames = read_frames(row)
+        apex = row.apex if row.apex is not None else (row.onset + row.offset) // 2
+        onset, peak = frames[row.onset].astype(np.float32), frames[apex].astype(np.float32)
+        change = np.clip(128 + 4 * (peak - onset), 0, 255).astype(np.uint8)
+        clips.append((row, (frames[row.onset], frames[apex], change)))
+    # one tile width for all rows: the widest clip's (databases differ in aspect ratio)
+    width = max(round(tile * images[0].shape[1] / images[0].shape[0]) for _, images in clips)
+    lines = []
+    for row, images in clips:
+        aus = row.labels.get("action_units")
+        text = f"{row.sample_id}  {row.labels.get('emotion')}" + (f"  AUs {aus}" if aus else "")
+        lines.append(label(np.hstack([fit(image, tile, width) for image in images]), text))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), cv2.cvtColor(np.vstack(lines), cv2.COLOR_RGB2BGR))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sample_ids", nargs="*", help="clip ids as in data/index/samples.csv")
     parser.add_argument("--first", type=int, default=0,
                         help="also take the first clip of the first N subjects of each database")
+    parser.add_argument("--apex", action="store_true",
+                        help="onset, apex and their difference per clip (no shards needed)")
     parser.add_argument("--out", type=Path, default=Path("sheets/preprocess.png"))
     args = parser.parse_args()
     ids = list(args.sample_ids)
@@ -131,7 +164,7 @@ def main() -> None:
         ids += [s for s in firsts if s not in ids]
     if not ids:
         parser.error("name at least one clip id or use --first N")
-    print(contact_sheet(ids, args.out))
+    print(apex_sheet(ids, args.out) if args.apex else contact_sheet(ids, args.out))
 
 
 if __name__ == "__main__":

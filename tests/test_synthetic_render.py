@@ -243,3 +243,73 @@ def test_bad_timing_or_folding_amplitude_is_refused(face):
         render_clip(face, ["5"], 3, 0, 1, 2, 40.0, np.random.default_rng(0))
     with pytest.raises(ValueError, match="unknown action unit"):
         render_clip(face, ["99"], 3, 0, 1, 2, 1.0, np.random.default_rng(0))
+
+
+# --------------------------------------------------------------------------- appearance
+
+def test_shading_appears_where_and_when_the_au_acts(face):
+    """AU 12 without motion: only the shading changes the frames, only where its map is, in
+    proportion to s_t; the onset (neutral) frame has none."""
+    frames, truth = render_clip(face, ["12"], 9, 0, 4, 8, 0.0, np.random.default_rng(1),
+                                jitter_px=0.0, noise_std=0.0, shading=0.3)
+    neutral = np.clip(np.rint(face.image * 255), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(frames[0], neutral)             # no shading at onset
+    change = np.abs(frames.astype(np.float64) - frames[0]).mean(-1)  # (T, H, W)
+    where = truth.shading > 0.05
+    assert change[4][~(np.abs(truth.shading) > 0.005)].max() <= 1.0      # none away from it
+    assert change[4][where].mean() > 5                                   # clearly darker there
+    darker = frames[4].astype(float).mean(-1)[truth.shading > 0.5] < neutral.astype(float).mean(-1)[truth.shading > 0.5]
+    assert darker.mean() > 0.95
+    ratios = [change[t][where].mean() / change[4][where].mean() for t in (1, 2, 3)]
+    np.testing.assert_allclose(ratios, truth.intensity[1:4], atol=0.08)   # follows s_t
+    assert truth.shading_strength == 0.3
+
+
+def test_each_au_shades_its_own_region(face):
+    """Shading maps sit on the face regions of their AUs: the nasolabial fold of R12 on the
+    subject's right (image left) between nose and mouth, AU 25 between the lips, AU 1 + 2 above
+    the brows, and the bulges are lighter (negative)."""
+    from pipeline.synthetic.shading import au_shading
+
+    marks = face.landmarks
+
+    def centre(aus: list[str]) -> np.ndarray:
+        s = np.clip(au_shading(marks, aus, SMALL), 0, None)
+        y, x = np.mgrid[0:SMALL[0], 0:SMALL[1]]
+        return np.array([(s * x).sum(), (s * y).sum()]) / s.sum()
+
+    right = centre(["R12"])
+    assert right[0] < marks[33, 0] and marks[31, 1] < right[1] < marks[48, 1] + 5
+    assert centre(["L12"])[0] > marks[33, 0]
+    lips = centre(["25"])
+    assert np.linalg.norm(lips - marks[60:68].mean(0)) < 3
+    assert centre(["1", "2"])[1] < marks[17:27, 1].min()
+    assert au_shading(marks, ["6"], SMALL).min() < -0.3                    # the cheek's bulge
+    assert not au_shading(marks, [], SMALL).any()
+
+
+def test_identities_differ_in_texture_not_only_in_geometry_and_tone():
+    """Eight subjects brought to one landmark frame: their fine skin detail (a high-pass of the
+    face) differs several times more from subject to subject than two renders of one subject
+    with sensor noise do."""
+    reference = make_identity(0, SMALL).landmarks
+
+    def detail(seed: int, noise_seed: int) -> np.ndarray:
+        ident = make_identity(seed, SMALL)
+        matrix, _ = cv2.estimateAffinePartial2D(ident.landmarks.astype(np.float32),
+                                                reference.astype(np.float32))
+        grey = cv2.warpAffine((ident.image @ np.array([0.299, 0.587, 0.114])).astype(np.float32),
+                              matrix, SMALL[::-1])
+        grey = grey + 0.01 * np.random.default_rng(noise_seed).standard_normal(grey.shape)
+        high = grey - cv2.GaussianBlur(grey.astype(np.float32), (0, 0), 2.0)
+        box = np.round([reference[1:16, 0].min(), reference[19, 1], reference[1:16, 0].max(),
+                        reference[8, 1]]).astype(int)
+        return high[box[1]:box[3], box[0]:box[2]]
+
+    subjects = [detail(seed, 0) for seed in range(8)]
+    between = np.mean([np.abs(a - b).mean() for i, a in enumerate(subjects) for b in subjects[i + 1:]])
+    within = np.mean([np.abs(detail(seed, 0) - detail(seed, 1)).mean() for seed in range(3)])
+    print(f"\nfine detail: {between:.4f} between subjects, {within:.4f} within one")
+    assert between > 1.5 * within
+    contrast = [s.std() for s in subjects]
+    assert max(contrast) / min(contrast) > 1.3            # some faces have more texture

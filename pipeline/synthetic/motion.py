@@ -2,7 +2,8 @@
 
 Magnification, optical flow and apex spotting all measure motion, so the synthetic clips carry
 motion whose truth is exact: each action unit (AU) is a few Gaussian bumps placed by the
-identity's landmarks, each pushing the skin along one vector. A clip's field at frame t is s_t
+identity's landmarks, each pushing the skin along one vector; and the appearance change that
+comes with it (creases, bulges: pipeline/synthetic/shading.py), on the same intensity curve. A clip's field at frame t is s_t
 times its apex field, s_t rising smoothly from 0 at onset to 1 at apex and back to 0 at offset;
 the whole head sways slowly (rigidly), and the sensor adds noise. Peak displacement at apex is a
 pixel or two, like real micro-expressions.
@@ -13,14 +14,14 @@ view (dlib points 0-8, 17-21, 36-41, 48 are on that side).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Callable
 
 import cv2
 import numpy as np
 
-from pipeline.synthetic.faces import LUMA, Identity
+from pipeline.synthetic.faces import AU_TOKEN, LUMA, MIRROR, Identity
+from pipeline.synthetic.shading import au_shading
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,6 @@ AU_BUMPS: dict[str, tuple[Bump, ...]] = {
     "25": (Bump((57, 66), (0.0, 0.0), 0.14, DOWN, 1.0, True),
            Bump((51, 62), (0.0, 0.0), 0.14, UP, 0.35, True)),
 }
-# dlib's 68 points mirrored left <-> right (jaw, brows, nose, eyes, outer and inner lips).
-MIRROR = ([16 - i for i in range(17)] + [26 - i for i in range(5)] + [21 - i for i in range(5)]
-          + [27, 28, 29, 30, 35, 34, 33, 32, 31] + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
-          + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55] + [64, 63, 62, 61, 60, 67, 66, 65])
-AU_TOKEN = re.compile(r"([LR]?)(\d+)")
 MAX_STEEPNESS = 0.8   # px of displacement change per px: beyond, a warp is close to folding
 
 # Native emotion -> AU combinations seen with it (FACS / EMFACS; Davison et al. 2018's objective
@@ -180,6 +176,8 @@ class ClipTruth:
     pivot: np.ndarray          # (2,) centre of the rigid rotation (x, y)
     landmarks: np.ndarray      # (T, 68, 2) true landmarks of every frame (AU motion + jitter)
     amplitude: float           # peak |displacement| over the frame at apex, px
+    shading: np.ndarray        # (H, W) the AUs' shading map S on the neutral face (shading.py)
+    shading_strength: float    # at apex the neutral face is multiplied by 1 - strength * S
 
 
 def displacement_field(truth: ClipTruth, shape: tuple[int, int], t: int | None = None) -> np.ndarray:
@@ -261,10 +259,10 @@ def steepness(field: np.ndarray) -> float:
     return float(np.sqrt(gx ** 2 + gy ** 2).sum(-1).max()) if field.size else 0.0
 
 
-def _frame(identity: Identity, grid: np.ndarray, noise_std: float, grey: bool,
+def _frame(face: np.ndarray, grid: np.ndarray, noise_std: float, grey: bool,
            rng: np.random.Generator) -> np.ndarray:
-    """Sample the neutral face at grid, add sensor noise, quantise to uint8."""
-    image = cv2.remap(identity.image, grid[..., 0], grid[..., 1], cv2.INTER_CUBIC,
+    """Sample the (shaded) neutral face (H, W, 3) at grid, add sensor noise, quantise to uint8."""
+    image = cv2.remap(face, grid[..., 0], grid[..., 1], cv2.INTER_CUBIC,
                       borderMode=cv2.BORDER_REFLECT101)          # (H, W, 3)
     if grey:
         image = image @ LUMA                                     # (H, W)
@@ -293,11 +291,23 @@ def head_sway(n_frames: int, std: np.ndarray, rng: np.random.Generator) -> np.nd
     return np.clip(sway, -2 * std, 2 * std)                          # (T, 3)
 
 
+def shaded(identity: Identity, shading: np.ndarray, amount: float) -> np.ndarray:
+    """The neutral face (H, W, 3) with `amount` of the AUs' shading map: creases darker, bulges
+    lighter, multiplicatively (so dark skin darkens less in absolute terms, as real skin)."""
+    if amount == 0:
+        return identity.image
+    return np.clip(identity.image * (1 - amount * shading)[..., None], 0, 1).astype(np.float32)
+
+
 def render_clip(identity: Identity, aus: list[str], n_frames: int, onset: int, apex: int,
                 offset: int, amplitude_px: float, rng: np.random.Generator,
                 jitter_px: float = 0.3, noise_std: float = 0.01,
-                grey: bool = False) -> tuple[np.ndarray, ClipTruth]:
+                grey: bool = False, shading: float = 0.0) -> tuple[np.ndarray, ClipTruth]:
     """Frames (T, H, W, 3) uint8 RGB, or (T, H, W) if grey, and the clip's truth.
+
+    Appearance: the AUs' shading map (creases, wrinkles, bulges: pipeline/synthetic/shading.py)
+    at `shading` x s_t on the neutral face before it is warped, so that the shading follows the
+    same intensity curve as the motion and rides on the skin that moves.
 
     Rigid head motion: a slow sway, as a head in a chin rest moves over the fraction of a second
     a clip lasts: per axis a linear drift plus a sinusoid of 0.5-1.5 cycles per clip, each with
@@ -326,17 +336,21 @@ def render_clip(identity: Identity, aus: list[str], n_frames: int, onset: int, a
     landmarks = np.stack([rigid(identity.landmarks + s[t] * (moved - identity.landmarks),
                                 jitter[t], pivot) for t in range(n_frames)])   # (T, 68, 2)
     bumps = (centres, sigmas, vectors)
-    frames = np.stack([_frame(identity, sampling_map(field, bumps, s[t], jitter[t], pivot),
+    shade = au_shading(identity.landmarks, aus, shape)                     # (H, W)
+    frames = np.stack([_frame(shaded(identity, shade, shading * s[t]),
+                              sampling_map(field, bumps, s[t], jitter[t], pivot),
                               noise_std, grey, rng) for t in range(n_frames)])
     truth = ClipTruth(onset, apex, offset, s, au_string(aus), centres, sigmas, vectors, jitter,
-                      pivot, landmarks, float(amplitude_px) if len(centres) else 0.0)
+                      pivot, landmarks, float(amplitude_px) if len(centres) else 0.0,
+                      shade, float(shading))
     return frames, truth
 
 
 def render_macro(identity: Identity, emotion: str, rng: np.random.Generator,
-                 amplitude_px: float = 6.0) -> np.ndarray:
+                 amplitude_px: float = 6.0, shading: float = 0.6) -> np.ndarray:
     """One macro-expression image (H, W, 3) uint8 for pre-training: the emotion's AUs at a
-    few times a micro-expression's amplitude over wider regions, a slight head offset, noise."""
+    few times a micro-expression's amplitude over wider regions with their shading, a slight
+    head offset, noise."""
     jitter = rng.uniform([-1.5, -1.5, -0.02], [1.5, 1.5, 0.02])    # drawn first: same pose
     aus = sample_aus(emotion, rng)                                   # for every emotion
     centres, sigmas, vectors = apex_bumps(identity, aus, amplitude_px, spread=1.5)
@@ -346,4 +360,5 @@ def render_macro(identity: Identity, emotion: str, rng: np.random.Generator,
         field, vectors = field / fold, vectors / fold
     pivot = identity.landmarks.mean(0)
     grid = sampling_map(field, (centres, sigmas, vectors), 1.0, jitter, pivot)
-    return _frame(identity, grid, 0.01, False, rng)
+    face = shaded(identity, au_shading(identity.landmarks, aus, identity.image.shape[:2]), shading)
+    return _frame(face, grid, 0.01, False, rng)
