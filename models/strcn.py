@@ -5,8 +5,9 @@ One network, two inputs (the paper's "temporal connectivities"), registered as t
 - ``strcn_a`` (appearance): the EVM-magnified clip, masked to the micro-expression-aware pixels
   and flattened to a (P, T) matrix, P masked pixels x T = 30 frames, fed as a (B, C, P, T) image.
   The paper treats the pixel axis exactly like an image height: conv1 (5x5) and the recurrent
-  3x3 convs slide along it, so a "neighbour" is the next masked pixel in raster order (not a
-  spatial neighbour), Pool1/Pool2 (4x1) shrink only this axis while the 30 frames are kept, and
+  3x3 convs slide along it, so a "neighbour" is the next masked pixel in the order the pixels
+  are stacked (MATLAB's column-major `I(mask)` in the authors' code: the pixel below, unless the
+  mask skips it), Pool1/Pool2 (4x1) shrink only this axis while the 30 frames are kept, and
   the final global average pool "with alterable size" absorbs whatever P the mask gives. Table I
   writes the input as d1 x T x 3 (a typo for d2, the masked count, and three colour channels);
   the project feeds grey frames, so ``in_channels`` defaults to 1.

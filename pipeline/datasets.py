@@ -29,6 +29,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -110,13 +111,13 @@ class Inputs(ABC):
 class DynamicImages(Inputs):
     """SMA-STN: the four DSSI dynamic images. Training draws one of the random snippet sets and
     rotates (+-5, +-10 degrees) and mirrors as the paper does; evaluation uses the fixed set.
-    `size`: the side the images are resized to (the paper's 224)."""
+    `side`: the side the images are resized to (the paper's 224)."""
 
     stages = ("dynamic",)
 
-    def __init__(self, size: int, shards_root: Path | str = SHARDS):
+    def __init__(self, side: int, shards_root: Path | str = SHARDS):
         super().__init__(shards_root)
-        self.size = size
+        self.side = side
 
     def read(self, ids: list[str]) -> dict[str, np.ndarray]:
         shard = self.shard()
@@ -125,7 +126,7 @@ class DynamicImages(Inputs):
 
     @classmethod
     def layout(cls, params: dict) -> dict[str, tuple[tuple[int, ...], str]]:
-        h, w = params["align"]["size"]
+        h, w = params["align"]["shape"]
         return {"eval": ((4, h, w, 3), "uint8"),
                 "train": ((params["dynamic"]["draws"], 4, h, w, 3), "uint8")}
 
@@ -151,7 +152,7 @@ class DynamicImages(Inputs):
             turned = angle != 0
             if turned.any():
                 x[turned] = rotate_batch(x[turned], angle[turned])
-        x = resize_batch(x, (self.size, self.size))                              # (B*4, 3, S, S)
+        x = resize_batch(x, (self.side, self.side))                              # (B*4, 3, S, S)
         return normalise(x).unflatten(0, (b, 4))                                 # (B, 4, 3, S, S)
 
 
@@ -161,15 +162,15 @@ class ApexFrame(Inputs):
     the corners (`corners`: the frame itself, or one of its four corners cut from it enlarged by
     240/224), HDE shifts the colour by up to `colour_shift` (20) and rotates by up to `rotation`
     (8) degrees, LOSO does both; `smoothing` (a box window of 2..n px, the paper's pre-training
-    only) too; each shift, rotation and smoothing with probability 0.5. `size`: the input side
+    only) too; each shift, rotation and smoothing with probability 0.5. `side`: the input side
     (the paper's 224)."""
 
     stages = ("align", "flow")
 
-    def __init__(self, size: int, corners: bool, colour_shift: float, rotation: float,
+    def __init__(self, side: int, corners: bool, colour_shift: float, rotation: float,
                  smoothing: int, shards_root: Path | str = SHARDS):
         super().__init__(shards_root)
-        self.size, self.corners = size, corners
+        self.side, self.corners = side, corners
         self.colour_shift, self.rotation, self.smoothing = colour_shift, rotation, smoothing
 
     def read(self, ids: list[str]) -> dict[str, np.ndarray]:
@@ -180,19 +181,19 @@ class ApexFrame(Inputs):
 
     @classmethod
     def layout(cls, params: dict) -> dict[str, tuple[tuple[int, ...], str]]:
-        return {"apex": (tuple(params["align"]["size"]), "uint8")}
+        return {"apex": (tuple(params["align"]["shape"]), "uint8")}
 
     def batch(self, ids: list[str], train: bool, rng: np.random.Generator) -> torch.Tensor:
         frames = self.data["apex"][self.index(ids)].float()[:, None]             # (B, 1, H, W)
-        small = resize_batch(frames, (self.size, self.size))                     # (B, 1, S, S)
+        small = resize_batch(frames, (self.side, self.side))                     # (B, 1, S, S)
         if not train:
             return normalise(small)
         choices = [draw_augmentation(rng, self.corners, self.colour_shift, self.rotation,
                                      self.smoothing) for _ in ids]
         x = small.clone()
         if self.corners:
-            big = round(self.size * 240 / 224)
-            large, s, m = resize_batch(frames, (big, big)), self.size, big - self.size
+            big = round(self.side * 240 / 224)
+            large, s, m = resize_batch(frames, (big, big)), self.side, big - self.side
             for i, c in enumerate(choices):
                 if c["corner"] < 4:
                     y0, x0 = [(0, 0), (0, m), (m, 0), (m, m)][c["corner"]]
@@ -206,15 +207,28 @@ class MaskedMatrix(Inputs):
     database, test subjects included). Evaluation reads the clip at the test-time alpha
     (`magnify.alpha`) with all its frames; training, with `augment`, one of the masks stage's
     versions at random: every magnification alpha x every temporal subsampling (STRCN's
-    50-fold augmentation); `augment=False` is Table IV's "without DA"."""
+    50-fold augmentation); `augment=False` is Table IV's "without DA".
+
+    `onset_relative=True` feeds each pixel's change since the onset frame, F_t - F_0 (the signed
+    d_i of the paper's Eq. 4), instead of its value F_t (the paper). The static face then no
+    longer reaches the network: the paper blames exactly that appearance for STRCN-A's weak
+    leave-one-subject-out results ("the appearance based deep models would be affected by the
+    intra-class variations of each subject", Sec. IV-D), and on the synthetic database the
+    raw values make it learn who a subject is, which a held-out subject punishes (UF1 below
+    chance)."""
 
     stages = ("masks",)
 
-    def __init__(self, mask_p: float, augment: bool, shards_root: Path | str = SHARDS):
+    def __init__(self, mask_p: float, augment: bool, onset_relative: bool = False,
+                 pixel_order: Literal["column", "row"] = "column",
+                 shards_root: Path | str = SHARDS):
         super().__init__(shards_root)
         if not 0 < mask_p <= 1:
             raise ValueError(f"mask_p: must be a fraction in (0, 1], got {mask_p}")
-        self.p, self.augment = mask_p, augment
+        if pixel_order not in ("column", "row"):
+            raise ValueError(f"pixel_order: column or row, got {pixel_order!r}")
+        self.p, self.augment, self.onset_relative = mask_p, augment, onset_relative
+        self.pixel_order = pixel_order
         self.mask: torch.Tensor | None = None
 
     def read(self, ids: list[str]) -> dict[str, np.ndarray]:
@@ -224,7 +238,7 @@ class MaskedMatrix(Inputs):
 
     @classmethod
     def layout(cls, params: dict) -> dict[str, tuple[tuple[int, ...], str]]:
-        h, w = params["masks"]["size"]
+        h, w = params["masks"]["shape"]
         alphas = len(set([params["magnify"]["alpha"], *params["magnify"]["augment_alphas"]]))
         return {"clips": ((alphas, len(params["masks"]["keep"]), params["masks"]["frames"], h, w),
                           "uint8"),
@@ -242,7 +256,13 @@ class MaskedMatrix(Inputs):
                  else (0, 0) for _ in ids]                 # (0, 0): the test alpha, every frame
         a, r = (torch.tensor(v, device=self.device) for v in zip(*picks))
         clips = self.data["clips"][self.index(ids), a, r].float() / 255         # (B, L, h, w)
-        return (clips[:, :, self.mask].transpose(1, 2) - 0.5)[:, None]          # (B, 1, P, L)
+        if self.pixel_order == "column":                  # MATLAB's I(mask): down each column
+            pixels = clips.transpose(2, 3)[:, :, self.mask.T].transpose(1, 2)    # (B, P, L)
+        else:
+            pixels = clips[:, :, self.mask].transpose(1, 2)                      # (B, P, L)
+        if self.onset_relative:
+            return (pixels - pixels[:, :, :1])[:, None]                          # (B, 1, P, L)
+        return (pixels - 0.5)[:, None]                                           # (B, 1, P, L)
 
 
 class FlowField(Inputs):
@@ -295,7 +315,7 @@ class MagnifiedFlow(FlowField):
     def layout(cls, params: dict) -> dict[str, tuple[tuple[int, ...], str]]:
         alphas = len(set([params["magnify"]["alpha"], *params["magnify"]["augment_alphas"]]))
         strcn = params["flow"]["strcn_g"]
-        return {"flow": ((alphas, len(strcn["keep"]), *strcn["size"], 2), "float32")}
+        return {"flow": ((alphas, len(strcn["keep"]), *strcn["shape"], 2), "float32")}
 
     def __init__(self, augment: bool, shards_root: Path | str = SHARDS):
         super().__init__(shards_root)
@@ -318,15 +338,15 @@ class FlowSequence(Inputs):
     """STANet: adjacent-frame flows. Training augments as the paper does, per database: a
     corner (or centre) crop of 90 % of the side for every database, rescaled by 0.9/1.0/1.1
     for the databases in `rescale` (the paper: CASME (I) and CASME II) and mirrored with
-    probability 0.5 for those in `flip` (the paper: SMIC-HS); then resized to `size` (the
+    probability 0.5 for those in `flip` (the paper: SMIC-HS); then resized to `side` (the
     paper's 192)."""
 
     stages = ("flow",)
 
-    def __init__(self, size: int, rescale: list[str], flip: list[str],
+    def __init__(self, side: int, rescale: list[str], flip: list[str],
                  shards_root: Path | str = SHARDS):
         super().__init__(shards_root)
-        self.size, self.scale = size, 1.0
+        self.side, self.scale = side, 1.0
         self.rescale, self.flip = set(rescale), set(flip)
 
     def read(self, ids: list[str]) -> dict[str, np.ndarray]:
@@ -336,7 +356,7 @@ class FlowSequence(Inputs):
     @classmethod
     def layout(cls, params: dict) -> dict[str, tuple[tuple[int, ...], str]]:
         stanet = params["flow"]["stanet"]
-        return {"flows": ((stanet["frames"] - 1, *stanet["size"], 2), "float32")}
+        return {"flows": ((stanet["frames"] - 1, *stanet["shape"], 2), "float32")}
 
     def fit(self, train_ids: list[str]) -> None:
         flows = self.data["flows"][self.index(train_ids)]
@@ -355,7 +375,7 @@ class FlowSequence(Inputs):
                 clip = clip[..., y:y + crop, x:x + crop]
                 if database in self.flip and rng.random() < 0.5:
                     clip = flip_flow_batch(clip)
-            out.append(resize_batch(clip, (self.size, self.size)))               # (L-1, 2, S, S)
+            out.append(resize_batch(clip, (self.side, self.side)))               # (L-1, 2, S, S)
         return torch.stack(out) / self.scale                                     # (B, L-1, 2, S, S)
 
 

@@ -9,6 +9,8 @@ of a fold only (see `top_p_mask`).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from typing import Sequence
 
 import numpy as np
@@ -77,12 +79,22 @@ def top_p_mask(energy_maps: Sequence[np.ndarray], p: float = 0.3,
     return mask
 
 
-def masked_matrix(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """STRCN-A's input (n_masked, T) float32: row i is masked pixel i over time, the pixels in
-    row-major order (top row first, left to right). frames (T, H, W) grey (or (T, H, W, 3)),
-    taken as grey float in [0, 1]; mask (H, W) bool."""
+def masked_matrix(frames: np.ndarray, mask: np.ndarray,
+                  order: Literal["column", "row"] = "column") -> np.ndarray:
+    """STRCN-A's input (n_masked, T) float32: row i is masked pixel i over time. frames
+    (T, H, W) grey (or (T, H, W, 3)), taken as grey float in [0, 1]; mask (H, W) bool.
+
+    `order` is the order the pixels are stacked in, which decides what the network's
+    convolutions along the pixel axis see as neighbours: "column" is MATLAB's `I(mask)` (down
+    each column, left column first), the authors' code, so a neighbour is the pixel below and
+    a brow or lip moving up or down shows as a sign change along the axis; "row" is
+    row-major (top row first, left to right), where neighbours are side by side."""
     grey = grey_frames(frames)                                      # (T, H, W)
     mask = np.asarray(mask)
     if mask.dtype != bool or mask.shape != grey.shape[1:]:
         raise ValueError(f"mask must be bool {grey.shape[1:]}, got {mask.dtype} {mask.shape}")
-    return np.ascontiguousarray(grey[:, mask].T)                    # (n_masked, T)
+    if order == "column":
+        return np.ascontiguousarray(grey.transpose(0, 2, 1)[:, mask.T].T)   # (n_masked, T)
+    if order == "row":
+        return np.ascontiguousarray(grey[:, mask].T)                # (n_masked, T)
+    raise ValueError(f"order: column or row, got {order!r}")

@@ -26,14 +26,20 @@ def test_difference_energy_sums_the_change_from_the_first_frame():
     assert np.allclose(difference_energy(rgb), difference_energy(grey))
 
 
-def test_masked_matrix_is_masked_pixels_by_frames_in_row_major_order():
+def test_masked_matrix_is_masked_pixels_by_frames_in_column_or_row_major_order():
     frames = np.arange(2 * 2 * 3, dtype=np.float32).reshape(2, 2, 3) / 100   # (T=2, H=2, W=3)
-    mask = np.array([[False, True, False],
+    mask = np.array([[False, True, True],
                      [True, False, True]])
     matrix = masked_matrix(frames, mask)
-    assert matrix.shape == (3, 2) and matrix.dtype == np.float32
-    # pixels (0, 1), (1, 0), (1, 2); frame t's value at (y, x) is (6 t + 3 y + x) / 100
-    assert np.allclose(matrix, np.array([[1, 7], [3, 9], [5, 11]]) / 100)
+    assert matrix.shape == (4, 2) and matrix.dtype == np.float32
+    # frame t's value at (y, x) is (6 t + 3 y + x) / 100; MATLAB's I(mask) order, column by
+    # column: (1, 0), (0, 1), (0, 2), (1, 2)
+    assert np.allclose(matrix, np.array([[3, 9], [1, 7], [2, 8], [5, 11]]) / 100)
+    # row by row: (0, 1), (0, 2), (1, 0), (1, 2)
+    assert np.allclose(masked_matrix(frames, mask, "row"),
+                       np.array([[1, 7], [2, 8], [3, 9], [5, 11]]) / 100)
+    with pytest.raises(ValueError, match="order"):
+        masked_matrix(frames, mask, "diagonal")
     assert masked_matrix(frames, np.zeros((2, 3), bool)).shape == (0, 2)
     with pytest.raises(ValueError, match="mask must be bool"):
         masked_matrix(frames, mask.astype(np.uint8))

@@ -181,7 +181,7 @@ def test_per_protocol_settings_override_the_section(preprocessed):
         cde = train.network("micro_attention", params, "cde")
     assert hde.cfg.batch_size == 10 and hde.cfg.optimizer.lr == pytest.approx(1e-4)
     assert hde.input["colour_shift"] == 20 and hde.input["corners"] is False
-    assert hde.input["size"] == micro["input"]["size"]             # merged key by key
+    assert hde.input["side"] == micro["input"]["side"]             # merged key by key
     assert cde.cfg.batch_size == micro["batch_size"] and cde.input["corners"] is True
     micro["per_protocol"]["hde_casme2_samm"]["input"]["colour"] = 20
     with inside(work), pytest.raises(ValueError, match=r"micro_attention\.per_protocol\."
@@ -253,3 +253,32 @@ def test_each_views_layout_is_what_it_reads(preprocessed):
             arrays = inputs.read(ids)
             assert {k: (v.shape[1:], str(v.dtype)) for k, v in arrays.items()} == \
                 inputs.layout(params), name
+
+
+@pytest.mark.parametrize("order", ["column", "row"])
+def test_strcn_a_matrix_is_the_reference_masked_matrix_of_the_test_clip(preprocessed, order):
+    """STRCN-A's batches are pipeline.energy.masked_matrix of the test-alpha clip under the
+    fold's training mask, in the chosen pixel order; `onset_relative` subtracts each pixel's
+    onset value, so the first frame is zero and the static face is gone."""
+    from pipeline.datasets import MaskedMatrix
+    from pipeline.energy import masked_matrix, top_p_mask
+
+    work, _, _ = preprocessed
+    with inside(work):
+        for relative in (False, True):
+            view = MaskedMatrix(mask_p=0.3, augment=True, onset_relative=relative,
+                                pixel_order=order)
+            ids = sorted(view.sample_ids())
+            view.load(ids)
+            train_ids, test_id = ids[1:], ids[0]
+            view.fit(train_ids)
+            arrays = view.read(ids)
+            mask = top_p_mask(list(arrays["energy"][1:]), 0.3)
+            clip = arrays["clips"][0, 0, 0].astype(np.float32) / 255              # (L, h, w)
+            expected = masked_matrix(clip, mask, order)                          # (P, L)
+            expected = expected - expected[:, :1] if relative else expected - 0.5
+            got = view.batch([test_id], train=False, rng=np.random.default_rng(0))
+            assert got.shape == (1, 1, *expected.shape)
+            np.testing.assert_allclose(got[0, 0].numpy(), expected, atol=1e-6)
+            if relative:
+                assert not got[..., 0].any()
