@@ -49,16 +49,16 @@ PAPER = {"sma_stn": ("sma_stn_tables_1_3", "loso_casme2_5", 255, 26),
 def smoke(params: dict) -> dict:
     """Tiny sizes, so that the whole script runs on a CPU in seconds."""
     params = copy.deepcopy(params)
-    params["align"]["size"] = [40, 33]
-    params["masks"].update(size=[16, 12], frames=8)
-    params["flow"]["strcn_g"]["size"] = [20, 17]
-    params["flow"]["stanet"].update(frames=5, size=[16, 16])
+    params["align"]["shape"] = [40, 33]
+    params["masks"].update(shape=[16, 12], frames=8)
+    params["flow"]["strcn_g"]["shape"] = [20, 17]
+    params["flow"]["stanet"].update(frames=5, shape=[16, 16])
     params["magnify"]["augment_alphas"] = [5]
-    params["model"]["input"]["size"] = 32
+    params["model"]["input"]["side"] = 32
     params["model"]["net"]["width"] = 8
-    params["baselines"]["micro_attention"]["input"]["size"] = 32
+    params["baselines"]["micro_attention"]["input"]["side"] = 32
     params["baselines"]["micro_attention"]["net"]["width"] = 8
-    params["baselines"]["stanet"]["input"]["size"] = 16
+    params["baselines"]["stanet"]["input"]["side"] = 16
     for key in ("strcn_a", "strcn_g"):
         params["baselines"][key]["net"]["feature_maps"] = 8
     return params

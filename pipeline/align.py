@@ -4,7 +4,7 @@ Per clip (STRCN's spatial processing, after Pfister et al.): dlib finds the face
 landmarks on the ONSET frame only; one local-weighted-mean map (pipeline/lwm.py) takes the
 reference face to that frame inside STRCN's eye-centre crop, and the same precomputed remap is
 applied to every frame, so the clip is aligned without jitter from per-frame detection. Frames
-are stored at `align.size`; the networks resize from there. A clip where no face is found fails
+are stored at `align.shape`; the networks resize from there. A clip where no face is found fails
 with its id in data/reports/align.json.
 
 Shard arrays per clip: `frames` (T, H, W, 3) uint8 RGB, `landmarks` (68, 2) the onset landmarks
@@ -27,13 +27,13 @@ from pipeline.stage import cli, read_frames, stage_main
 class AlignParams:
     """params.yaml `align`."""
 
-    size: tuple[int, int]                          # aligned frame H, W
+    shape: tuple[int, int]                         # aligned frame H, W
     deltas: tuple[float, float, float, float]      # STRCN's eye-centre crop, in eye distances
     n_neighbours: int                              # LWM control points per local polynomial
 
     def check(self) -> None:
-        if min(self.size) < 16:
-            raise ValueError(f"size: frames of at least 16 x 16, got {list(self.size)}")
+        if min(self.shape) < 16:
+            raise ValueError(f"shape: frames of at least 16 x 16, got {list(self.shape)}")
         if min(self.deltas) <= 0:
             raise ValueError(f"deltas: must be positive, got {list(self.deltas)}")
         if self.n_neighbours < 6:
@@ -45,7 +45,7 @@ def align_one(row: ClipRow, params: AlignParams) -> dict[str, np.ndarray]:
     """Align one clip; a missing face fails the clip, not the stage."""
     frames = read_frames(row)                                   # (T, H, W, 3)
     try:
-        aligned = align_clip(frames, row.onset, params.size, n_neighbours=params.n_neighbours,
+        aligned = align_clip(frames, row.onset, params.shape, n_neighbours=params.n_neighbours,
                              deltas=params.deltas)
     except FaceError as error:
         raise ClipFailure(f"{error} (onset frame {row.frames[row.onset]} in {row.frame_dir})")

@@ -10,12 +10,12 @@ Per clip:
   says otherwise) and its optical strain (`flow.strain`); FR's two 28x28 u/v inputs are this
   flow resized;
 - STRCN-G: TV-L1 onset -> apex of every magnified clip, frames first resized to
-  `strcn_g.size` (the paper computed it at 300 x 245 with Sun et al.'s classic+nl-fast), for
+  `strcn_g.shape` (the paper computed it at 300 x 245 with Sun et al.'s classic+nl-fast), for
   the whole clip and each of STRCN's temporal augmentations (`strcn_g.keep`: a random share of
   the onset..offset frames is kept, seeded per clip; the flow then runs from the first kept
   frame to the kept frame nearest the apex);
 - STANet: the onset..offset clip interpolated to `stanet.frames` frames (linearly as in the
-  paper, or by TIM: `stanet.interpolation`), resized to `stanet.size`, flow between adjacent
+  paper, or by TIM: `stanet.interpolation`), resized to `stanet.shape`, flow between adjacent
   frames (the paper used FlowNet 2.0, whose weights are not available offline; `stanet.method`
   picks TV-L1 or DIS).
 
@@ -92,13 +92,13 @@ class TVL1Params:
 class StrcnFlowParams:
     """STRCN-G's magnified onset->apex flows."""
 
-    size: tuple[int, int]                   # flow H, W
+    shape: tuple[int, int]                  # flow H, W
     keep: list[float]                       # temporal augmentation: shares of the frames kept
     seed: int                               # of the kept frames' draw, with each clip's id
 
     def check(self) -> None:
-        if min(self.size) < 8:
-            raise ValueError(f"size: at least 8 x 8, got {list(self.size)}")
+        if min(self.shape) < 8:
+            raise ValueError(f"shape: at least 8 x 8, got {list(self.shape)}")
         check_keep(self.keep)
 
 
@@ -108,14 +108,14 @@ class StanetFlowParams:
 
     method: Literal["tvl1", "dis"]
     frames: int                             # frames after temporal interpolation (L)
-    size: tuple[int, int]                   # flow H, W
+    shape: tuple[int, int]                  # flow H, W
     interpolation: Literal["linear", "tim"]
 
     def check(self) -> None:
         if self.frames < 2:
             raise ValueError(f"frames: at least 2 frames make one flow, got {self.frames}")
-        if min(self.size) < 8:
-            raise ValueError(f"size: at least 8 x 8, got {list(self.size)}")
+        if min(self.shape) < 8:
+            raise ValueError(f"shape: at least 8 x 8, got {list(self.shape)}")
 
 
 @dataclass(frozen=True)
@@ -158,12 +158,12 @@ def strcn_g_flows(row: ClipRow, apex: int, params: FlowParams, keys: list[str]) 
         for keep in strcn.keep:
             kept = span[kept_frames(len(span), keep, rng)]
             pairs[-1].append((int(kept[0]), int(kept[np.argmin(np.abs(kept - apex))])))
-    out = np.zeros((len(keys), len(strcn.keep), *strcn.size, 2), np.float32)
+    out = np.zeros((len(keys), len(strcn.keep), *strcn.shape, 2), np.float32)
     for a, key in enumerate(keys):
         done: dict[tuple[int, int], np.ndarray] = {}
         for r, (first, last) in enumerate(pairs[a]):
             if (first, last) not in done:
-                images = [grey(resize(magnified.read(row.sample_id, key, t), strcn.size))
+                images = [grey(resize(magnified.read(row.sample_id, key, t), strcn.shape))
                           for t in (first, last)]
                 done[(first, last)] = tvl1(*images, **options)                   # (h, w, 2)
             out[a, r] = done[(first, last)]
@@ -191,7 +191,7 @@ def flow_one(row: ClipRow, params: FlowParams) -> dict[str, np.ndarray]:
 
     stanet = params.stanet
     clip = resample(frames[row.onset:row.offset + 1], stanet.frames, stanet.interpolation)
-    clip = np.stack([grey(resize(f, stanet.size)) for f in clip])             # (L, s, s)
+    clip = np.stack([grey(resize(f, stanet.shape)) for f in clip])             # (L, s, s)
     kwargs = options if stanet.method == "tvl1" else {}
     out["stanet"] = adjacent_flows(clip, stanet.method, **kwargs)               # (L - 1, s, s, 2)
     out["attrs"] = attrs

@@ -6,7 +6,7 @@ energy only (pipeline/energy.py, top_p_mask): the paper summed the energy of the
 test subjects included, which leaks. So this stage stores, per clip, what any fold needs:
 
 - `clips` (A, R, L, h, w) uint8: the magnified onset..offset clip, grey, resized to
-  `masks.size` (paper 64 x 48), for each of the A magnification alphas (attr `alphas`, the
+  `masks.shape` (paper 64 x 48), for each of the A magnification alphas (attr `alphas`, the
   test-time one first) and each of STRCN's R temporal augmentations (attr `keep`: 100, 90, 80,
   70, 60 % of the clip's frames drawn at random, seeded per clip, "some frames are randomly
   selected out from one sequence with a percentage"), each interpolated to `masks.frames`
@@ -35,15 +35,15 @@ from pipeline.temporal import check_keep, kept_frames, resample
 class MasksParams:
     """params.yaml `masks`."""
 
-    size: tuple[int, int]                       # STRCN-A frame H, W before masking
+    shape: tuple[int, int]                      # STRCN-A frame H, W before masking
     frames: int                                 # frames after temporal interpolation
     interpolation: Literal["linear", "tim"]
     keep: list[float]                           # temporal augmentation: shares of the frames kept
     seed: int                                   # of the kept frames' draw, with each clip's id
 
     def check(self) -> None:
-        if min(self.size) < 4:
-            raise ValueError(f"size: at least 4 x 4, got {list(self.size)}")
+        if min(self.shape) < 4:
+            raise ValueError(f"shape: at least 4 x 4, got {list(self.shape)}")
         if self.frames < 2:
             raise ValueError(f"frames: at least 2, got {self.frames}")
         check_keep(self.keep)
@@ -62,7 +62,7 @@ def masks_one(row: ClipRow, params: MasksParams) -> dict[str, np.ndarray]:
     rng = clip_rng(params.seed, row.sample_id)
     clips = []
     for key in keys:
-        clip = small_clip(magnified.read(row.sample_id, key), row, params.size)   # (T', h, w)
+        clip = small_clip(magnified.read(row.sample_id, key), row, params.shape)   # (T', h, w)
         clips.append([resample(clip[kept_frames(len(clip), keep, rng)], params.frames,
                                params.interpolation) for keep in params.keep])    # R x (L, h, w)
     clips = np.array(clips, dtype=np.uint8)                                       # (A, R, L, h, w)

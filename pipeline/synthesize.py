@@ -60,7 +60,7 @@ MACRO_LABELS = ["anger", "contempt", "disgust", "fear", "happiness", "neutral", 
                 "surprise"]
 
 # The benchmark setting: CASME II at its real scale (26 subjects, 255 clips, ~17k frames).
-CASME2_SCALE = {"subjects": 26, "clips": 255, "frames": [24, 110], "size": [340, 280]}
+CASME2_SCALE = {"subjects": 26, "clips": 255, "frames": [24, 110], "shape": [340, 280]}
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class Size:
     subjects: int
     clips: int                     # spread over subjects and classes like the real database
     frames: tuple[int, int]        # min, max frames per clip
-    size: tuple[int, int]          # frame H, W
+    shape: tuple[int, int]         # frame H, W
 
     def check(self) -> None:
         if self.subjects < 1 or self.clips < self.subjects:
@@ -78,9 +78,9 @@ class Size:
                              f"{self.subjects} subjects, {self.clips} clips")
         if not 3 <= self.frames[0] <= self.frames[1]:
             raise ValueError(f"frames: need 3 <= min <= max, got {list(self.frames)}")
-        if min(self.size) < 100:
-            raise ValueError(f"size: frames of at least 100 x 100 (dlib must find the face), "
-                             f"got {list(self.size)}")
+        if min(self.shape) < 100:
+            raise ValueError(f"shape: frames of at least 100 x 100 (dlib must find the face), "
+                             f"got {list(self.shape)}")
 
 
 @dataclass(frozen=True)
@@ -89,16 +89,17 @@ class MacroSize:
 
     subjects: int
     per_class: int                 # images per subject and class
-    size: tuple[int, int]          # image H, W
+    shape: tuple[int, int]         # image H, W
 
     def check(self) -> None:
-        if self.subjects < 1 or self.per_class < 1 or min(self.size) < 100:
+        if self.subjects < 1 or self.per_class < 1 or min(self.shape) < 100:
             raise ValueError("subjects: at least one subject and image per class, 100 x 100 px")
 
 
 @dataclass(frozen=True)
 class Motion:
     amplitude_px: tuple[float, float]
+    shading: tuple[float, float]
     jitter_px: float
     noise_std: float
 
@@ -117,6 +118,7 @@ class SynthesizeParams:
     casme: Size
     macro: MacroSize
     amplitude_px: tuple[float, float]   # peak AU displacement at apex, [min, max] px
+    shading: tuple[float, float]   # darkening of the AUs' creases at apex, [min, max] (shading.py)
     jitter_px: float               # slow rigid head sway over a clip, px
     noise_std: float               # sensor noise, fraction of full scale
     quirks: bool                   # inject the real databases' annotation quirks
@@ -124,6 +126,8 @@ class SynthesizeParams:
     def check(self) -> None:
         if not 0 <= self.amplitude_px[0] <= self.amplitude_px[1]:
             raise ValueError(f"amplitude_px: need 0 <= min <= max, got {list(self.amplitude_px)}")
+        if not 0 <= self.shading[0] <= self.shading[1] < 1:
+            raise ValueError(f"shading: need 0 <= min <= max < 1, got {list(self.shading)}")
         if self.jitter_px < 0 or self.noise_std < 0:
             raise ValueError("jitter_px: head sway and noise must be 0 or more")
 
@@ -184,9 +188,10 @@ class Synthesizer:
         apex = int(round(rng.uniform(0.3, 0.7) * (n - 1)))
         aus = sample_aus(emotion, rng)
         amplitude = float(rng.uniform(*self.motion.amplitude_px))
+        shading = float(rng.uniform(*self.motion.shading))
         frames, truth = render_clip(identity, aus, n, 0, apex, n - 1, amplitude, rng,
                                     jitter_px=self.motion.jitter_px,
-                                    noise_std=self.motion.noise_std, grey=grey)
+                                    noise_std=self.motion.noise_std, grey=grey, shading=shading)
         return frames, aus, {"truth": truth, "emotion": emotion, "aus": au_string(aus),
                              "amplitude_px": amplitude}
 
@@ -270,7 +275,7 @@ def casme_style_clip(syn: Synthesizer, db: str, i: int, subject: int, emotion: s
     at a random first frame in `first_frame` (the releases cut clips out of longer recordings)."""
     crng = syn.rng(db, i)
     name = casme2_name(crng, names.setdefault(subject, set()))
-    ident = syn.identity(db, subject, size.size, grey=False)
+    ident = syn.identity(db, subject, size.shape, grey=False)
     frames, aus, info = syn.clip(db, "", ident, emotion, size, False, crng)
     first = int(crng.integers(*first_frame))
     return name, frames, aus, info, list(range(first, first + len(frames)))
@@ -296,7 +301,7 @@ def synthesize_samm(syn: Synthesizer, size: Size, quirks: bool) -> list[tuple]:
         inducement = int(crng.integers(1, 8))
         k = counter[(subject, inducement)] = counter.get((subject, inducement), 0) + 1
         name = f"{subject:03d}_{inducement}_{k}"
-        ident = syn.identity("samm", subject, size.size, grey=True)
+        ident = syn.identity("samm", subject, size.shape, grey=True)
         frames, aus, info = syn.clip("samm", "", ident, emotion, size, True, crng)
         first = int(crng.integers(1000, 9000))
         numbers = list(range(first, first + len(frames)))
@@ -333,7 +338,7 @@ def synthesize_smic(syn: Synthesizer, modality: str, size: Size) -> list[tuple]:
         crng = syn.rng(db, i)
         k = counter[(subject, emotion)] = counter.get((subject, emotion), 0) + 1
         name = f"s{subject}_{SMIC_SHORT[emotion]}_{k:02d}"
-        ident = syn.identity("smic", subject, size.size, grey=(modality == "NIR"))
+        ident = syn.identity("smic", subject, size.shape, grey=(modality == "NIR"))
         frames, aus, info = syn.clip(db, "", ident, emotion, size, modality == "NIR", crng)
         if frames.ndim == 3:            # NIR frames are grey; BMPs store them as 3 equal channels
             frames = np.repeat(frames[..., None], 3, axis=-1)
@@ -369,7 +374,7 @@ def synthesize_macro(syn: Synthesizer, p: MacroSize) -> int:
     root = syn.out / "MACRO"
     count = 0
     for subject in tqdm(range(1, p.subjects + 1), desc="macro", unit="subject"):
-        ident = syn.identity("macro", subject, p.size, grey=False)
+        ident = syn.identity("macro", subject, p.shape, grey=False)
         for emotion in MACRO_LABELS:
             folder = root / emotion
             folder.mkdir(parents=True, exist_ok=True)
@@ -388,7 +393,7 @@ def synthesize(params: dict) -> Path:
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    motion = Motion(p.amplitude_px, p.jitter_px, p.noise_std)
+    motion = Motion(p.amplitude_px, p.shading, p.jitter_px, p.noise_std)
     quirks = p.quirks
     with h5py.File(tmp / "ground_truth.h5", "w") as truth:
         # what was generated, not where: the same params give the same file in any folder

@@ -41,11 +41,11 @@ def tiny_synthetic(tmp_path_factory) -> tuple[Path, dict]:
 def shrink_preprocessing(params: dict) -> dict:
     """The preprocessing sections of params.yaml at a size that runs in seconds."""
     params["preprocess"].update(jobs=2, max_failed=0.2)
-    params["align"]["size"] = [72, 59]
+    params["align"]["shape"] = [72, 59]
     params["magnify"]["augment_alphas"] = [5]
-    params["flow"]["strcn_g"]["size"] = [40, 33]
-    params["flow"]["stanet"].update(frames=6, size=[24, 24])
-    params["masks"].update(size=[32, 24], frames=8)
+    params["flow"]["strcn_g"]["shape"] = [40, 33]
+    params["flow"]["stanet"].update(frames=6, shape=[24, 24])
+    params["masks"].update(shape=[32, 24], frames=8)
     params["dynamic"]["draws"] = 2
     return params
 
@@ -127,10 +127,10 @@ def shrink_training(params: dict) -> dict:
     for section in sections:
         section.update(epochs=1, protocols=["cde"], folds_at_once=1)   # tiny folds: no workers
     params["model"]["net"]["width"] = 8
-    params["model"]["input"]["size"] = 32
+    params["model"]["input"]["side"] = 32
     micro = params["baselines"]["micro_attention"]
     micro["net"]["width"] = 8
-    micro["input"]["size"] = params["pretrain"]["input_size"] = 32
-    params["baselines"]["stanet"]["input"]["size"] = 24
+    micro["input"]["side"] = params["pretrain"]["input_size"] = 32
+    params["baselines"]["stanet"]["input"]["side"] = 24
     params["pretrain"]["epochs"] = 1
     return params

@@ -59,7 +59,7 @@ def test_the_command_uses_dvcs_override_grammar():
     cmd = presets.command("stanet_table_2_baseline", extra=["model.lambda=0.05"])
     assert cmd[:5] == ["dvc", "exp", "run", "-n", "stanet_table_2_baseline"]
     sets = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-S"]
-    assert "flow.stanet.size=[192,192]" in sets and "index.use=[casme2,samm,smic_hs,casme]" in sets
+    assert "flow.stanet.shape=[192,192]" in sets and "index.use=[casme2,samm,smic_hs,casme]" in sets
     assert ("++baselines.stanet.net={in_channels: 2, channels: [32,64,128,256], sab_depth: 2, "
             "sab: false, tab: false, l1: false, affinity_scale: 1.0, dropout: 0.0}") in sets
     assert "++baselines.stanet.optimizer={name: adam, lr: 1e-05, weight_decay: 0.0001, " \

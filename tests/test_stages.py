@@ -52,7 +52,7 @@ def test_shapes_and_attrs(preprocessed):
     clips = rows(work)
     sid = sorted(clips)[0]
     row = clips[sid]
-    h, w = params["align"]["size"]
+    h, w = params["align"]["shape"]
     t = len(row.frames)
     aligned, magnified, flows = shards(work, "align"), shards(work, "magnify"), shards(work, "flow")
     assert aligned.shape(sid, "frames") == (t, h, w, 3)

@@ -127,9 +127,9 @@ def test_every_layer_sees_a_map_at_the_default_sizes():
     from tests.conftest import REPO
 
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    h, w = params["masks"]["size"]
+    h, w = params["masks"]["shape"]
     pixels = round(params["baselines"]["strcn_a"]["input"]["mask_p"] * h * w)
-    cases = [("strcn_g", params["baselines"]["strcn_g"]["net"], (2, *params["flow"]["strcn_g"]["size"])),
+    cases = [("strcn_g", params["baselines"]["strcn_g"]["net"], (2, *params["flow"]["strcn_g"]["shape"])),
              ("strcn_a", params["baselines"]["strcn_a"]["net"], (1, pixels, params["masks"]["frames"])),
              ("strcn_g", dict(params["baselines"]["strcn_g"]["net"], num_rcl=4), (2, 300, 245))]
     for name, net_args, shape in cases:
