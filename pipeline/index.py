@@ -28,6 +28,7 @@ from typing import Literal
 
 import pandas as pd
 
+from pipeline.aus import parse_aus
 from pipeline.atomic import write_atomic
 from pipeline.databases import read_database
 from pipeline.databases.common import Clip, DatabaseError, RowIssue
@@ -107,6 +108,13 @@ def build_index(use: list[str], roots: dict[str, str], megc_gt: str | None,
         result = read_database(name, roots[ROOT_KEY[name]])
         clips += result.clips
         issues += result.issues
+    for clip in clips:                  # an AU cell with pieces that are no AU: say so
+        parsed = parse_aus(clip.action_units)
+        if parsed.unparsed:
+            kept = "+".join(str(u) for u in parsed.units) or "no AU"
+            issues.append(RowIssue(clip.database, clip.source, clip.row, clip.sample_id,
+                                   "repaired", f"AUs {parsed.text!r}: could not read "
+                                   f"{', '.join(map(repr, parsed.unparsed))}; kept {kept}"))
     duplicated = [sid for sid, n in Counter(c.sample_id for c in clips).items() if n > 1]
     if duplicated:
         raise DatabaseError(f"sample id {duplicated[0]!r} occurs twice across the configured "

@@ -9,10 +9,11 @@ Labels no database has never get here: the adapters stop on them.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import pandas as pd
+
+from pipeline.aus import parse_aus
 
 SMIC = ("smic_hs", "smic_vis", "smic_nir")
 # Davison, Merghani & Yap 2018, "Objective Classes for Micro-Facial Expression Recognition",
@@ -36,14 +37,14 @@ OBJECTIVE_OF_AUS = {frozenset(int(au) for au in combo.split("+")): number
                     for number, combos in OBJECTIVE_AUS.items() for combo in combos}
 # Micro-Attention and MEGC 2018 keep classes I-V; VI (fear) and VII (others) are dropped.
 OBJECTIVE_NAMES = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V"}
-AU_TOKEN = re.compile(r"[LRBTU]?(\d+)[A-E]?\?*", re.IGNORECASE)
 
 
-def au_set(action_units: str) -> frozenset[int]:
-    """'1+2+L4' -> {1, 2, 4}: laterality (L/R/B/T/U) and intensity (A-E) dropped; a '?' marks the
-    coder's doubt, not absence, so the AU is kept; tokens that are not an AU are ignored."""
-    tokens = (AU_TOKEN.fullmatch(t.strip()) for t in str(action_units or "").split("+"))
-    return frozenset(int(m.group(1)) for m in tokens if m)
+def au_set(action_units: object) -> frozenset[int]:
+    """'1+2+L4' -> {1, 2, 4}, by pipeline.aus.parse_aus: side and intensity dropped; a '?', an
+    alternative ('6 or 12') or a referred AU ('ref(6)') is the coder's doubt, not absence, so
+    the AU is kept; a static AU (4DME's '(k)') is not part of the movement and is left out;
+    pieces that are no AU are left out here and reported by the index."""
+    return parse_aus(action_units).numbers()
 
 
 def objective_from_aus(action_units: str) -> int:

@@ -78,8 +78,20 @@ def parse_row(db: CodedDatabase, sheet: Path, cells: dict, row: int) -> Annotati
         apex=cells[col["apex"]],
         offset=frame_cell(cells[col["offset"]], sheet, row, col["offset"]),
         emotion=emotion, aus=db.clean_aus(cells[col["aus"]]),
-        objective=objective if isinstance(objective, int) else None,
+        objective=objective_cell(objective),
         repairs=[] if emotion == written else [f"emotion {written!r} -> {emotion!r}"])
+
+
+ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6, "VII": 7}
+
+
+def objective_cell(value: object) -> int | None:
+    """An objective class cell: 7, '7' (a text cell) or 'VII' -> 7; anything else None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if 1 <= value <= 7 else None
+    text = str(value).strip().upper() if value is not None else ""
+    number = int(text) if text.isdigit() else ROMAN.get(text)
+    return number if number is not None and 1 <= number <= 7 else None
 
 
 def read_annotations(db: CodedDatabase, sheet: Path) -> tuple[list[Annotation], list[RowIssue]]:
