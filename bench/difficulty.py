@@ -64,7 +64,8 @@ def collect(names: set[str]) -> dict[str, dict[str, float]]:
 
     def walk(node: object) -> None:
         if isinstance(node, dict):
-            if node.get("name") in names and isinstance(node.get("data"), dict):
+            if (node.get("name") in names and isinstance(node.get("data"), dict)
+                    and node["data"].get("rev") != "workspace"):     # a running one: no results yet
                 metrics = node["data"].get("metrics") or {}
                 found[node["name"]] = {
                     path.split("/")[-1].removesuffix(".json"): value["data"]["cde"]["uf1"]
