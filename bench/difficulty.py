@@ -77,7 +77,7 @@ def collect(names: set[str]) -> dict[str, dict[str, float]]:
             for value in node:
                 walk(value)
 
-    walk(json.loads(dvc("exp", "show", "--json")))
+    walk(json.loads(dvc("exp", "show", "--json", "--all-commits")))   # made on an earlier commit too
     return found
 
 
