@@ -11,6 +11,8 @@ challenge's ground-truth file when one is configured, and writes
     data/index/report.json   counts per database / scheme / class / subject, repaired and
                              skipped rows with reasons
     data/index/report.md     the same for people
+    data/frames/videos/      the frames of a `videos` database, decoded once from its video
+                             files (pipeline/databases/videos.py); empty when none is in use
 
 A database that cannot be read stops the stage with one line (file, row, what to do); rows that
 can be repaired or must be skipped are listed in the report instead. Outputs are written to
@@ -33,13 +35,15 @@ from pipeline.atomic import write_atomic
 from pipeline.databases import read_database
 from pipeline.databases.common import Clip, DatabaseError, RowIssue
 from pipeline.databases.megc import megc_composite, read_megc2019_gt
+from pipeline.databases.videos import FRAMES, clear_frames, read_videos
 from pipeline.params import ParamsError, parse, read_params, section
 from pipeline.samples import COLUMNS, frames_digest
 from pipeline.schemes import SCHEMES, add_scheme_columns
 
 # The adapter key -> the `databases:` entry in params.yaml holding its root.
 ROOT_KEY = {"casme2": "casme2", "samm": "samm", "smic_hs": "smic", "smic_vis": "smic",
-            "smic_nir": "smic", "casme": "casme"}
+            "smic_nir": "smic", "casme": "casme", "casme3": "casme3", "casme_sq": "casme_sq",
+            "mmew": "mmew", "fourdme": "fourdme", "videos": "videos"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,11 @@ class DatabasesParams:
     samm: str
     smic: str            # holds SMIC_all_cropped/{HS,VIS,NIR} (or SMIC_all_raw/)
     casme: str           # CASME (I)
+    casme3: str          # CAS(ME)^3 part A
+    casme_sq: str        # CAS(ME)^2
+    mmew: str
+    fourdme: str
+    videos: str          # a folder of video files and videos.csv (pipeline/databases/videos.py)
     megc2019_gt: str     # the MEGC 2019 composite list, combined_3class_gt.csv
 
     def check(self) -> None:
@@ -96,8 +105,9 @@ def clip_row(clip: Clip, repo: Path) -> dict:
 
 
 def build_index(use: list[str], roots: dict[str, str], megc_gt: str | None,
-                repo: Path = Path(".")) -> tuple[pd.DataFrame, list[RowIssue]]:
-    """Read the databases and label every clip; raises DatabaseError on unusable input."""
+                repo: Path = Path("."), frames: Path = FRAMES) -> tuple[pd.DataFrame, list[RowIssue]]:
+    """Read the databases and label every clip; raises DatabaseError on unusable input. A
+    `videos` database has its frames decoded into `frames`."""
     unknown = [name for name in use if name not in ROOT_KEY]
     if unknown:
         raise DatabaseError(f"params.yaml index.use: unknown database {unknown[0]!r}; "
@@ -105,7 +115,8 @@ def build_index(use: list[str], roots: dict[str, str], megc_gt: str | None,
     clips: list[Clip] = []
     issues: list[RowIssue] = []
     for name in use:
-        result = read_database(name, roots[ROOT_KEY[name]])
+        root = roots[ROOT_KEY[name]]
+        result = read_videos(root, frames) if name == "videos" else read_database(name, root)
         clips += result.clips
         issues += result.issues
     for clip in clips:                  # an AU cell with pieces that are no AU: say so
@@ -166,7 +177,8 @@ def summarise(table: pd.DataFrame, issues: list[RowIssue]) -> dict:
             "samples": len(rows), "subjects": int(rows["subject"].nunique()),
             "frames": int(rows["n_frames"].sum()),
             "missing_apex": int(rows["apex"].isna().sum()),
-            "per_emotion": {str(k): int(v) for k, v in rows["emotion"].value_counts().sort_index().items()},
+            "per_emotion": {str(k): int(v) for k, v in rows["emotion"].fillna("")
+                            .replace("", "(unlabelled)").value_counts().sort_index().items()},
             "per_subject": {str(k): int(v) for k, v in rows["subject"].value_counts().sort_index().items()},
         }
     return {
@@ -225,9 +237,12 @@ def main(params_path: str = "params.yaml", out_dir: str = "data/index") -> None:
     roots = parse(DatabasesParams, section(params, "databases"), "databases")
     config = parse(IndexParams, section(params, "index"), "index")
     megc_list = roots.megc2019_gt if config.megc3 == "list" else None
-    table, issues = build_index(config.use, vars(roots), megc_list)
-    summary = summarise(table, issues)
     out = Path(out_dir)
+    frames = out.parent / FRAMES.relative_to("data")     # data/index -> data/frames/videos
+    table, issues = build_index(config.use, vars(roots), megc_list, frames=frames)
+    if "videos" not in config.use:      # frames decoded by an earlier run are not the index's now
+        clear_frames(frames)
+    summary = summarise(table, issues)
     write_atomic(out / "samples.csv", table.to_csv(index=False))
     write_atomic(out / "report.json", json.dumps(summary, indent=2) + "\n")
     write_atomic(out / "report.md", report_markdown(summary))

@@ -77,7 +77,7 @@ def same(*labels: str) -> dict[str, str]:
 THREE = ("negative", "positive", "surprise")
 CASME2_5 = ("happiness", "surprise", "disgust", "repression", "others")
 SAMM_5 = ("Anger", "Contempt", "Happiness", "Surprise", "Other")
-FOUR = grouped({"negative": ("disgust", "sadness", "fear", "contempt", "anger"),
+FOUR = grouped({"negative": ("disgust", "sadness", "fear", "contempt", "comtempt", "anger"),
                 "positive": ("happiness",), "surprise": ("surprise",),
                 "others": ("repression", "tense", "others", "other")})
 MEGC_CASME2 = grouped({"negative": ("disgust", "repression"), "positive": ("happiness",),
@@ -87,20 +87,41 @@ MEGC_SAMM = grouped({"negative": ("Anger", "Contempt", "Disgust", "Fear", "Sadne
 CDMER_CASME2 = grouped({"negative": ("disgust", "sadness", "fear"), "positive": ("happiness",),
                         "surprise": ("surprise",)})
 
+CASME3_7 = ("happy", "fear", "sad", "disgust", "anger", "surprise", "others")
+CASME3_NEGATIVE = ("disgust", "fear", "anger", "sad")
+CASME3_4 = grouped({"negative": CASME3_NEGATIVE, "positive": ("happy",),
+                    "surprise": ("surprise",), "others": ("others",)})
+CASME3_3 = grouped({"negative": CASME3_NEGATIVE, "positive": ("happy",), "surprise": ("surprise",)})
+CASME_SQ_4 = ("positive", "negative", "surprise", "others")
+MMEW_6 = ("happiness", "surprise", "anger", "disgust", "fear", "sadness")
+FOURDME_5 = ("positive", "negative", "surprise", "repression", "others")
+# 4DME's multi-label rows for three classes: a surprise with a valence is a surprise, and
+# repression holds the other emotion back without replacing it; rows of repression or others
+# alone stay out.
+FOURDME_3_ALL = grouped({"negative": ("negative", "negative+repression"),
+                         "positive": ("positive", "positive+repression"),
+                         "surprise": ("surprise", "surprise+positive", "surprise+negative",
+                                      "surprise+repression")})
+
 SCHEMES: dict[str, Scheme] = {s.key: s for s in [
-    Scheme("casme2_5", CASME2_5, ("casme2",),
+    Scheme("casme2_5", CASME2_5, ("casme2", "videos"),
            "CASME II's five emotions (SMA-STN, STANet, FR); fear and sadness dropped. The papers' "
-           "247 samples are an earlier label revision: the 255-row coding sheet gives 246.",
-           {"casme2": same(*CASME2_5)}),
-    Scheme("casme2_7", CASME2_5 + ("fear", "sadness"), ("casme2",),
-           "Every CASME II label.", {"casme2": same(*CASME2_5, "fear", "sadness")}),
+           "247 samples are an earlier label revision: the 255-row coding sheet gives 246. Your "
+           "own recordings (videos.csv) use CASME II's spellings and its schemes.",
+           {"casme2": same(*CASME2_5), "videos": same(*CASME2_5)}),
+    Scheme("casme2_7", CASME2_5 + ("fear", "sadness"), ("casme2", "videos"),
+           "Every CASME II label.", {"casme2": same(*CASME2_5, "fear", "sadness"),
+                                     "videos": same(*CASME2_5, "fear", "sadness")}),
     Scheme("samm_5", SAMM_5, ("samm",),
            "SAMM classes with more than 10 samples (SMA-STN).", {"samm": same(*SAMM_5)}),
     Scheme("four", ("negative", "positive", "surprise", "others"),
-           ("casme2", "samm", *SMIC, "casme"),
+           ("casme2", "samm", *SMIC, "casme", "casme3", "casme_sq", "mmew", "videos"),
            "STRCN and FR single-database: positive = happiness; negative = disgust, sadness, "
-           "fear, contempt, anger; others = repression, tense, others; SMIC's folder classes.",
-           {"casme2": FOUR, "samm": FOUR, "casme": FOUR, **{db: same(*THREE) for db in SMIC}}),
+           "fear, contempt, anger; others = repression, tense, others; SMIC's folder classes; "
+           "CAS(ME)^3's four and CAS(ME)^2's own four.",
+           {"casme2": FOUR, "samm": FOUR, "casme": FOUR, "mmew": FOUR, "videos": FOUR,
+            "casme3": CASME3_4, "casme_sq": same("negative", "positive", "surprise", "others"),
+            **{db: same(*THREE) for db in SMIC}}),
     Scheme("megc3", THREE, ("casme2", "samm", "smic_hs"),
            "MEGC 2019 composite (CDE): CASME II negative = disgust, repression; SAMM negative = "
            "Anger, Contempt, Disgust, Fear, Sadness; SMIC-HS as is; others/Other (and CASME II "
@@ -120,6 +141,33 @@ SCHEMES: dict[str, Scheme] = {s.key: s for s in [
     Scheme("casme4", ("disgust", "repression", "surprise", "tense"), ("casme",),
            "STANet's four CASME (I) classes.",
            {"casme": same("disgust", "repression", "surprise", "tense")}),
+    Scheme("casme3_7", CASME3_7, ("casme3",),
+           "CAS(ME)^3 part A's seven emotions (as MMNet trains on them); the sheet's 3 'Others' "
+           "rows are folded into others by the adapter.", {"casme3": same(*CASME3_7)}),
+    Scheme("casme3_4", ("negative", "positive", "surprise", "others"), ("casme3",),
+           "CAS(ME)^3 part A, 4 classes: negative = disgust, fear, anger, sad; positive = happy.",
+           {"casme3": CASME3_4}),
+    Scheme("casme3_3", THREE, ("casme3",),
+           "CAS(ME)^3 part A, 3 classes (MEGC 2022+): the 4 minus others.", {"casme3": CASME3_3}),
+    Scheme("casme_sq4", CASME_SQ_4, ("casme_sq",),
+           "CAS(ME)^2's four emotion classes as coded.", {"casme_sq": same(*CASME_SQ_4)}),
+    Scheme("mmew_7", MMEW_6 + ("others",), ("mmew",),
+           "Every MMEW label: the six basic emotions and others.",
+           {"mmew": same(*MMEW_6, "others")}),
+    Scheme("mmew_6", MMEW_6, ("mmew",),
+           "MMEW's six basic emotions; others dropped.", {"mmew": same(*MMEW_6)}),
+    Scheme("fourdme_5", FOURDME_5, ("fourdme",),
+           "4DME's five emotion categories, single-label rows only: a row labelled with two "
+           "(Surprise+Positive ...) belongs to neither class and is left out.",
+           {"fourdme": same(*FOURDME_5)}),
+    Scheme("fourdme3", THREE, ("fourdme",),
+           "4DME negative / positive / surprise, single-label rows only; repression and others "
+           "dropped.", {"fourdme": same(*THREE)}),
+    Scheme("fourdme3_all", THREE, ("fourdme",),
+           "4DME negative / positive / surprise with its multi-label rows: Surprise+Positive, "
+           "Surprise+Negative, Surprise+Repression -> surprise; Positive+Repression -> positive; "
+           "Negative+Repression -> negative; Repression and Others alone dropped.",
+           {"fourdme": FOURDME_3_ALL}),
 ]}
 
 

@@ -17,7 +17,9 @@ which quirk each clip carries) goes to `ground_truth.h5`, which only tests read.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import json
 import shutil
 import sys
@@ -29,11 +31,14 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
+from pipeline.atomic import write_atomic
 from pipeline.params import ParamsError, parse, read_params, section
 from pipeline.schemes import label
 from pipeline.synthetic.faces import Identity, make_identity
 from pipeline.synthetic.layouts import (CASME2Writer, CASMEWriter, SAMMWriter, SMICWriter,
                                         write_megc2019_gt)
+from pipeline.synthetic.longvideos import synthesize_casme3, synthesize_casme_sq
+from pipeline.synthetic.mmew_fourdme import synthesize_fourdme, synthesize_mmew
 from pipeline.synthetic.motion import au_string, render_clip, render_macro, sample_aus
 from pipeline.synthetic.spec import ClipToWrite
 
@@ -47,6 +52,7 @@ SMIC_VIS_NIR_LABELS = {"negative": 23, "positive": 28, "surprise": 20}
 # CASME (I), Yan et al. 2013: 195 clips; STANet uses its 4 largest classes.
 CASME_LABELS = {"tense": 69, "disgust": 44, "repression": 38, "surprise": 20, "happiness": 9,
                 "sadness": 6, "contempt": 3, "fear": 2}
+CASME_SPELLING = {"contempt": "comtempt"}
 # Subject numbers as the real releases name them.
 SAMM_SUBJECTS = [s for s in range(6, 38) if s not in (8, 27, 29)]
 SMIC_HS_SUBJECTS = [1, 2, 3, 4, 5, 6, 8, 9, 11, 12, 13, 14, 15, 18, 19, 20]
@@ -55,7 +61,9 @@ SMIC_SHORT = {"negative": "ne", "positive": "po", "surprise": "sur"}
 # SAMM's Objective Classes (Davison et al. 2018) for the synthetic emotion; 7 = other.
 SAMM_OBJECTIVE = {"Happiness": 1, "Surprise": 2, "Anger": 3, "Disgust": 4, "Sadness": 5,
                   "Fear": 6, "Contempt": 7, "Other": 7}
-FPS = {"casme2": 200, "samm": 200, "smic_hs": 100, "smic_vis": 25, "smic_nir": 25, "casme": 60}
+FPS = {"casme2": 200, "samm": 200, "smic_hs": 100, "smic_vis": 25, "smic_nir": 25, "casme": 60,
+       "casme3": 30, "casme_sq": 30, "mmew": 90, "fourdme": 60, "videos": 30}
+VIDEO_LEAD = (6, 4)            # still frames before the onset and after the offset of a recording
 MACRO_LABELS = ["anger", "contempt", "disgust", "fear", "happiness", "neutral", "sadness",
                 "surprise"]
 
@@ -116,6 +124,11 @@ class SynthesizeParams:
     smic_vis: Size
     smic_nir: Size
     casme: Size
+    casme3: Size                   # CAS(ME)^3 part A: several movements per long video
+    casme_sq: Size                 # CAS(ME)^2
+    mmew: Size
+    fourdme: Size
+    videos: Size                   # recordings of one's own: mp4 files and videos.csv
     macro: MacroSize
     amplitude_px: tuple[float, float]   # peak AU displacement at apex, [min, max] px
     shading: tuple[float, float]   # darkening of the AUs' creases at apex, [min, max] (shading.py)
@@ -160,6 +173,14 @@ def assign_subjects(labels: list[str], subjects: list[int], rng: np.random.Gener
     owners = [s for s, k in zip(subjects, per_subject) for _ in range(k)]
     rng.shuffle(owners)
     return owners
+
+
+def in_sheet_order(labels: list[str], subjects: list[int]) -> list[tuple[int, str, int]]:
+    """(i, label, subject) sorted by subject, as the real coding sheets list their rows (a
+    reader that pairs predictions with rows by position must meet the real order). Clip i keeps
+    its index, and with it its random stream: the order changes the sheet, not the clips."""
+    return sorted(((i, e, s) for i, (e, s) in enumerate(zip(labels, subjects))),
+                  key=lambda item: (item[2], item[0]))
 
 
 class Synthesizer:
@@ -237,7 +258,7 @@ def synthesize_casme2(syn: Synthesizer, size: Size, quirks: bool) -> list[tuple]
     quirk_of = pick_quirks(["apex_slash", "range_shift", "offset_past_end", "apex_at_onset",
                             "no_sheet_row"], len(labels), rng) if quirks else {}
     gt_rows = []
-    for i, (emotion, subject) in enumerate(tqdm(list(zip(labels, subjects)), desc="casme2", unit="clip")):
+    for i, emotion, subject in tqdm(in_sheet_order(labels, subjects), desc="casme2", unit="clip"):
         name, frames, aus, info, numbers = casme_style_clip(syn, "casme2", i, subject, emotion,
                                                             size, names, (30, 300))
         truth = info["truth"]
@@ -296,7 +317,7 @@ def synthesize_samm(syn: Synthesizer, size: Size, quirks: bool) -> list[tuple]:
     counter: dict[tuple[int, int], int] = {}
     quirk_of = pick_quirks(["apex_outside", "wrong_offset"], len(labels), rng) if quirks else {}
     gt_rows = []
-    for i, (emotion, subject) in enumerate(tqdm(list(zip(labels, subjects)), desc="samm", unit="clip")):
+    for i, emotion, subject in tqdm(in_sheet_order(labels, subjects), desc="samm", unit="clip"):
         crng = syn.rng("samm", i)
         inducement = int(crng.integers(1, 8))
         k = counter[(subject, inducement)] = counter.get((subject, inducement), 0) + 1
@@ -334,7 +355,7 @@ def synthesize_smic(syn: Synthesizer, modality: str, size: Size) -> list[tuple]:
     writer = SMICWriter(syn.out / "SMIC", modality=modality, layout="cropped", non_micro=True)
     counter: dict[tuple[int, str], int] = {}
     gt_rows = []
-    for i, (emotion, subject) in enumerate(tqdm(list(zip(labels, subjects)), desc=db, unit="clip")):
+    for i, emotion, subject in tqdm(in_sheet_order(labels, subjects), desc=db, unit="clip"):
         crng = syn.rng(db, i)
         k = counter[(subject, emotion)] = counter.get((subject, emotion), 0) + 1
         name = f"s{subject}_{SMIC_SHORT[emotion]}_{k:02d}"
@@ -353,20 +374,57 @@ def synthesize_smic(syn: Synthesizer, modality: str, size: Size) -> list[tuple]:
 
 
 def synthesize_casme(syn: Synthesizer, size: Size) -> None:
-    """CASME (I): the layout of pipeline.synthetic.layouts.CASMEWriter."""
+    """CASME (I): the layout of pipeline.synthetic.layouts.CASMEWriter, `comtempt` as the
+    release spells it."""
     rng = syn.rng("casme")
     labels = allocate(CASME_LABELS, size.clips)
     subjects = assign_subjects(labels, list(range(1, size.subjects + 1)), rng)
     writer = CASMEWriter(syn.out / "CASME")
     names: dict[int, set[str]] = {}
-    for i, (emotion, subject) in enumerate(tqdm(list(zip(labels, subjects)), desc="casme", unit="clip")):
+    for i, emotion, subject in tqdm(in_sheet_order(labels, subjects), desc="casme", unit="clip"):
         name, frames, aus, info, numbers = casme_style_clip(syn, "casme", i, subject, emotion,
                                                             size, names, (1, 100))
         truth = info["truth"]
+        written = CASME_SPELLING.get(emotion, emotion)
         writer.add(ClipToWrite(subject, name, frames, numbers, numbers[truth.onset],
-                               numbers[truth.apex], numbers[truth.offset], emotion, au_string(aus)))
-        syn.record(f"casme/sub{subject:02d}/{name}", numbers, info, "")
+                               numbers[truth.apex], numbers[truth.offset], written, au_string(aus)))
+        syn.record(f"casme/sub{subject:02d}/{name}", numbers, dict(info, emotion=written), "")
     writer.finish()
+
+
+def synthesize_videos(syn: Synthesizer, size: Size) -> None:
+    """Recordings of one's own (pipeline/databases/videos.py): one mp4 per take,
+    `VIDEOS/p<NN>_take<k>.mp4` at 30 fps, still frames before the onset and after the offset as
+    a camera left running has them, and `videos.csv` with 1-based frame numbers and CASME II's
+    spellings. OpenCV's mp4v encoder writes the same bytes for the same frames."""
+    rng = syn.rng("videos")
+    labels = allocate(CASME2_LABELS, size.clips)
+    subjects = assign_subjects(labels, list(range(1, size.subjects + 1)), rng)
+    root = syn.out / "VIDEOS"
+    root.mkdir(parents=True, exist_ok=True)
+    takes: dict[int, int] = {}
+    rows = [["subject", "file", "onset", "apex", "offset", "emotion"]]
+    for i, emotion, subject in tqdm(in_sheet_order(labels, subjects), desc="videos", unit="clip"):
+        crng = syn.rng("videos", i)
+        ident = syn.identity("videos", subject, size.shape, grey=False)
+        frames, _, info = syn.clip("videos", "", ident, emotion, size, False, crng)
+        before, after = VIDEO_LEAD
+        video = np.concatenate([frames[:1].repeat(before, 0), frames, frames[-1:].repeat(after, 0)])
+        k = takes[subject] = takes.get(subject, 0) + 1
+        name = f"p{subject:02d}_take{k}"
+        writer = cv2.VideoWriter(str(root / f"{name}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"),
+                                 FPS["videos"], (video.shape[2], video.shape[1]))
+        for frame in video:                                   # (H, W, 3) RGB
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        writer.release()
+        numbers = list(range(before + 1, before + 1 + len(frames)))     # 1-based video frames
+        truth = info["truth"]
+        rows.append([f"p{subject:02d}", f"{name}.mp4", numbers[truth.onset], numbers[truth.apex],
+                     numbers[truth.offset], emotion])
+        syn.record(f"videos/p{subject:02d}/{name}", numbers, info, "")
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(rows)
+    write_atomic(root / "videos.csv", text.getvalue())
 
 
 def synthesize_macro(syn: Synthesizer, p: MacroSize) -> int:
@@ -406,6 +464,11 @@ def synthesize(params: dict) -> Path:
         synthesize_smic(syn, "VIS", p.smic_vis)
         synthesize_smic(syn, "NIR", p.smic_nir)
         synthesize_casme(syn, p.casme)
+        synthesize_casme3(syn, p.casme3, quirks)
+        synthesize_casme_sq(syn, p.casme_sq, quirks)
+        synthesize_mmew(syn, p.mmew, quirks)
+        synthesize_fourdme(syn, p.fourdme, quirks)
+        synthesize_videos(syn, p.videos)
         synthesize_macro(syn, p.macro)
         for key, ident in syn.identities.items():
             group = truth.require_group("identities").create_group("/".join(map(str, key)))

@@ -25,6 +25,11 @@ def tiny_synthesize_params(out: Path, seed: int = 11) -> dict:
     params["smic_vis"].update(subjects=1, clips=3, frames=[4, 6])
     params["smic_nir"].update(subjects=1, clips=3, frames=[4, 6])
     params["casme"].update(subjects=2, clips=4, frames=[6, 8])
+    params["casme3"].update(subjects=2, clips=6, frames=[6, 8])
+    params["casme_sq"].update(subjects=2, clips=4, frames=[6, 8])
+    params["mmew"].update(subjects=2, clips=6, frames=[6, 8])
+    params["fourdme"].update(subjects=2, clips=6, frames=[6, 8])
+    params["videos"].update(subjects=2, clips=2, frames=[8, 12])
     params["macro"].update(subjects=1, per_class=1)
     return params
 

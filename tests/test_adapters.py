@@ -13,11 +13,13 @@ import pytest
 import xlrd
 
 from pipeline.databases import ADAPTERS, read_database
-from pipeline.databases.common import AdapterResult, Clip
+from pipeline.databases.common import AdapterResult, Clip, DatabaseError
 from pipeline.databases.megc import megc_composite, read_megc2019_gt
 from pipeline.synthetic.layouts import (CASME2_SHEETS, SAMM_HEADER, SAMM_SHEETS, CASME2Writer,
-                                        CASMEWriter, SAMMWriter, SMICWriter, write_megc2019_gt)
+                                        CASMEWriter, SAMMWriter, SMICWriter, write_megc2019_gt,
+                                        write_xlsx)
 from pipeline.synthetic.spec import ClipToWrite
+from pipeline.schemes import label
 
 
 def noise(n: int, seed: int = 0) -> np.ndarray:
@@ -231,16 +233,51 @@ def test_smic_bmp_frames_are_lossless_rgb(tmp_path):
 def test_casme_round_trip(tmp_path):
     writer = CASMEWriter(tmp_path / "CASME")
     writer.add(clip_to_write(1, "EP01_5", list(range(20, 27)), 20, 23, 26, "tense", "4+L10"))
-    writer.add(clip_to_write(19, "EP07_3", list(range(1, 9)), 2, 5, 8, "repression", 14))
+    writer.add(clip_to_write(19, "EP07_3", list(range(1, 9)), 2, 5, 8, "comtempt", 14))
     writer.finish()
+    header = next(openpyxl.load_workbook(tmp_path / "CASME" / "casme.xlsx").active.iter_rows(values_only=True))
+    assert header == ("Subject", "Filename", None, "OnsetF", "ApexF1", "ApexF2", "OffsetF", None,
+                      "AU", "Emotion")
     result = read_database("casme", tmp_path / "CASME")
     assert result.issues == []
     clips = by_id(result)
     assert sorted(clips) == ["casme/sub01/EP01_5", "casme/sub19/EP07_3"]
-    tense, repression = clips["casme/sub01/EP01_5"], clips["casme/sub19/EP07_3"]
+    tense, contempt = clips["casme/sub01/EP01_5"], clips["casme/sub19/EP07_3"]
     assert (tense.onset, tense.apex, tense.offset, tense.emotion, tense.action_units) == (20, 23, 26, "tense", "4+L10")
-    assert (repression.frame_numbers, repression.action_units, repression.fps) == (list(range(1, 9)), "14", 60)
-    assert repression.frames[0] == "reg_img1.jpg" and repression.row == 3
+    assert (contempt.frame_numbers, contempt.action_units, contempt.fps) == (list(range(1, 9)), "14", 60)
+    assert contempt.frames[0] == "reg_EP07_3-1.jpg" and contempt.row == 3
+    assert contempt.emotion == "comtempt" and label("four", "casme", contempt.emotion) == "negative"
+
+
+def test_casme_frames_are_zero_padded_from_sheet_row_92(tmp_path):
+    """The release pads frame numbers to three digits from sheet row 92 on; both read alike."""
+    writer = CASMEWriter(tmp_path / "CASME", layout="raw")
+    for k in range(91):
+        writer.add(clip_to_write(1 + k // 30, f"EP{k:02d}_1", [4, 5, 6], 4, 5, 6, "tense", "4"))
+    writer.finish()
+    clips = by_id(read_database("casme", tmp_path / "CASME"))
+    assert clips["casme/sub03/EP89_1"].frames == ["EP89_1-4.jpg", "EP89_1-5.jpg", "EP89_1-6.jpg"]
+    late = clips["casme/sub04/EP90_1"]                     # Excel row 92
+    assert (late.row, late.frames, late.frame_numbers) == (92, ["EP90_1-004.jpg", "EP90_1-005.jpg",
+                                                                "EP90_1-006.jpg"], [4, 5, 6])
+    assert (late.onset, late.apex, late.offset) == (4, 5, 6)
+
+
+def test_casme_sheet_is_found_by_its_header(tmp_path):
+    """The sheet's file name is not settled: any workbook with the CASME (I) header is it, and
+    another workbook beside it is passed over."""
+    root = tmp_path / "CASME"
+    writer = CASMEWriter(root)
+    writer.add(clip_to_write(2, "EP03_1", [1, 2, 3, 4], 1, 2, 4, "disgust", "9"))
+    writer.finish()
+    (root / "casme.xlsx").rename(root / "CASME_label_2013.xlsx")
+    write_xlsx(root / "notes.xlsx", [["Subject", "Remarks"], [2, "glasses"]])
+    assert sorted(by_id(read_database("casme", root))) == ["casme/sub02/EP03_1"]
+    (root / "CASME_label_2013.xlsx").unlink()
+    with pytest.raises(DatabaseError, match=r"no CASME \(I\) coding sheet found; looked for "
+                                            r"casme.xlsx, CASME.xlsx, CASME-coding.xlsx and any "
+                                            r".xlsx/.xls with the columns .* \(notes.xlsx lack them\)"):
+        read_database("casme", root)
 
 
 # --- MEGC 2019 composite --------------------------------------------------------------------
@@ -268,7 +305,8 @@ def test_megc_gt_round_trip_and_composite(tmp_path):
 
 
 def test_adapter_keys():
-    assert set(ADAPTERS) == {"casme2", "samm", "smic_hs", "smic_vis", "smic_nir", "casme"}
+    assert set(ADAPTERS) == {"casme2", "samm", "smic_hs", "smic_vis", "smic_nir", "casme",
+                             "casme3", "casme_sq", "mmew", "fourdme", "videos"}
 
 
 # --- quirks ---------------------------------------------------------------------------------
@@ -300,13 +338,19 @@ QUIRKS = {
     "apex_at_offset": (FRAMES, 11, 16, 16, {}, None, (11, None, 16),
                        ["apex 16 equals offset -> missing, spotted later"]),
     # sub07/EP06_01: annotated 15..68, frames 56..91
-    "range_disagrees": (list(range(56, 64)), 50, 58, 60, {}, None, (56, 58, 60),
+    # the whole annotation moves with the onset: 50/53/57 -> 56/59/63
+    "range_disagrees": (list(range(56, 64)), 50, 53, 57, {}, None, (56, 59, 63),
                         ["onset 50 before the first frame on disk 56 (annotation and frames "
-                         "disagree) -> 56"]),
-    "range_disagrees_apex_lost": (list(range(56, 64)), 50, 53, 60, {}, None, (56, None, 60),
+                         "disagree) -> onset, apex and offset moved by +6"]),
+    "range_disagrees_offset_past_end": (list(range(56, 64)), 50, 55, 60, {}, None, (56, 61, 63),
+                                        ["onset 50 before the first frame on disk 56 (annotation "
+                                         "and frames disagree) -> onset, apex and offset moved by +6",
+                                         "offset 66 past the last frame on disk 63 -> 63"]),
+    "range_disagrees_apex_lost": (list(range(56, 64)), 50, 58, 60, {}, None, (56, None, 63),
                                   ["onset 50 before the first frame on disk 56 (annotation and "
-                                   "frames disagree) -> 56",
-                                   "apex 53 outside onset..offset 56..60 -> missing, spotted later"]),
+                                   "frames disagree) -> onset, apex and offset moved by +6",
+                                   "offset 66 past the last frame on disk 63 -> 63",
+                                   "apex 64 outside onset..offset 56..63 -> missing, spotted later"]),
     "no_overlap": (list(range(56, 64)), 15, 30, 40, {}, None, None,
                    ["annotated onset..offset 15..40 does not overlap the frames on disk 56..63"]),
     "offset_past_end": (FRAMES, 10, 13, 24, {}, None, (10, 13, 17),

@@ -11,6 +11,7 @@ import xlwt
 from pipeline.databases import ADAPTERS, read_database
 from pipeline.databases.common import DatabaseError
 from pipeline.databases.megc import read_megc2019_gt
+from pipeline.index import ROOT_KEY
 from pipeline.synthetic.layouts import CASME2Writer, SMICWriter, write_megc2019_gt
 from tests.test_adapters import clip_to_write, write_casme2, write_samm, write_smic
 
@@ -34,24 +35,24 @@ def set_cell(path: Path, row: int, column: int, value) -> None:
 def test_missing_root_names_the_params_entry(tmp_path, name):
     message = error_of(name, tmp_path / "nowhere")
     assert str(tmp_path / "nowhere") in message
-    assert f"databases.{name.split('_')[0]} in params.yaml" in message
+    assert f"databases.{ROOT_KEY[name]} in params.yaml" in message
 
 
 def test_unknown_database_name(tmp_path):
-    with pytest.raises(DatabaseError, match="unknown database 'casme3'; choose from casme2, samm"):
-        read_database("casme3", tmp_path)
+    with pytest.raises(DatabaseError, match="unknown database 'casme4'; choose from casme2, samm"):
+        read_database("casme4", tmp_path)
 
 
 @pytest.mark.parametrize("name, sheets", [
     ("casme2", ["CASME2-coding-20190701.xlsx", "CASME2-coding-20140508.xlsx", "CASME2_label_Ver_2.xls"]),
     ("samm", ["SAMM_Micro_FACS_Codes_v2.xlsx", "SAMM_20181215_Micro_FACS_Codes_v2.xlsx"]),
-    ("casme", ["CASME-coding.xlsx"]),
+    ("casme", ["casme.xlsx", "CASME.xlsx", "CASME-coding.xlsx"]),
 ])
 def test_missing_annotation_file_lists_the_names_looked_for(tmp_path, name, sheets):
     (tmp_path / "Cropped").mkdir()
     message = error_of(name, tmp_path)
     assert message.startswith(f"{tmp_path}: no ") and "put the release's file in this folder" in message
-    assert f"looked for {', '.join(sheets)};" in message
+    assert f"looked for {', '.join(sheets)}{' and any' if name == 'casme' else ';'}" in message
 
 
 @pytest.mark.parametrize("name, write, removed, looked", [

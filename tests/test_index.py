@@ -13,13 +13,16 @@ import yaml
 
 from pipeline.databases.common import DatabaseError
 from pipeline.index import build_index, main, summarise
+from pipeline.protocols import make_folds
 from pipeline.samples import read_samples
 from tests.conftest import REPO
 
 
 def roots_of(root: Path) -> dict:
     return {"casme2": str(root / "CASME2"), "samm": str(root / "SAMM"), "smic": str(root / "SMIC"),
-            "casme": str(root / "CASME"),
+            "casme": str(root / "CASME"), "casme3": str(root / "CASME3"),
+            "casme_sq": str(root / "CASME_sq"), "mmew": str(root / "MMEW"),
+            "fourdme": str(root / "4DME"), "videos": str(root / "VIDEOS"),
             "megc2019_gt": str(root / "MEGC2019" / "combined_3class_gt.csv")}
 
 
@@ -80,8 +83,8 @@ def test_composite_list_overrides_the_rule_and_reports_it(tiny_synthetic, tmp_pa
 
 def test_unknown_database_and_missing_root_are_one_line_errors(tiny_synthetic, tmp_path):
     root, _ = tiny_synthetic
-    with pytest.raises(DatabaseError, match="unknown database 'casme3'"):
-        build_index(["casme3"], roots_of(root), None)
+    with pytest.raises(DatabaseError, match="unknown database 'casme4'"):
+        build_index(["casme4"], roots_of(root), None)
     roots = dict(roots_of(root), casme2=str(tmp_path / "nowhere"))
     with pytest.raises(DatabaseError) as error:
         build_index(["casme2"], roots, None)
@@ -110,3 +113,30 @@ def test_summary_counts_subjects_per_database(tiny_synthetic):
     assert summary["databases"]["samm"]["subjects"] == params["samm"]["subjects"]
     assert summary["databases"]["smic_vis"]["samples"] == params["smic_vis"]["clips"]
     assert summary["schemes"]["casme4"]["per_database"] == {"casme": int(table["casme4"].notna().sum())}
+
+
+LATER = ["casme3", "casme_sq", "mmew", "fourdme", "videos"]
+
+
+def test_every_database_indexes_and_its_protocols_make_folds(tiny_synthetic, tmp_path):
+    """All eleven adapters on the synthetic copies at once: every database in the table and the
+    report, and every params.yaml protocol on the later databases makes leak-free folds."""
+    root, params = tiny_synthetic
+    use = ["casme2", "samm", "smic_hs", "smic_vis", "smic_nir", "casme", *LATER]
+    main(str(write_params(tmp_path / "params.yaml", root, use)), str(tmp_path / "index"))
+    table = read_samples(tmp_path / "index" / "samples.csv")
+    assert set(table["database"]) == set(use)
+    assert (table[table["database"] == "videos"]["frame_dir"].str.startswith(
+        str(tmp_path / "frames" / "videos"))).all()
+    report = (tmp_path / "index" / "report.md").read_text()
+    assert all(f"| {db} |" in report for db in use)
+    protocols = yaml.safe_load((REPO / "params.yaml").read_text())["protocols"]
+    later = {name: spec for name, spec in protocols.items()
+             if spec.get("database") in LATER or set(spec.get("databases", [])) & set(LATER)}
+    assert {spec["database"] for spec in later.values()} == {"casme3", "casme_sq", "mmew", "fourdme"}
+    for name, spec in later.items():
+        folds = make_folds(table, spec)
+        assert len(folds) >= 2, name
+        for fold in folds:
+            subjects = dict(zip(table["sample_id"], table["subject_id"]))
+            assert not {subjects[i] for i in fold.train} & {subjects[i] for i in fold.test}, name

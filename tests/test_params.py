@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -78,7 +77,7 @@ def changed(path: str, value) -> dict:
     ("flow.strcn_g.keep", [0.9, 1.0], FlowParams, "flow", r"flow\.strcn_g\.keep: distinct shares in \(0, 1\], the first 1.0"),
     ("flow.tvl1.median_filtering", 4, FlowParams, "flow", r"median_filtering: an odd window"),
     ("masks.interpolation", "cubic", MasksParams, "masks", r"masks\.interpolation: 'cubic'"),
-    ("index.use", ["casme2", "casme3"], IndexParams, "index", r"index\.use: unknown database 'casme3'"),
+    ("index.use", ["casme2", "casme4"], IndexParams, "index", r"index\.use: unknown database 'casme4'"),
     ("synthesize.quirks", "yes", SynthesizeParams, "synthesize", r"synthesize\.quirks: expected true or false"),
     ("pretrain.width", 16, PretrainParams, "pretrain", r"pretrain\.width: unknown key"),
 ])

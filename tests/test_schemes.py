@@ -6,19 +6,26 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline.databases import casme, casme2, samm, smic
+from pipeline.databases import casme, casme2, casme3, casme_sq, fourdme, mmew, samm, smic
 from pipeline.schemes import (OBJECTIVE_OF_AUS, SCHEMES, add_scheme_columns, au_set, label,
                               objective_from_aus)
 
 NATIVE = {"casme2": casme2.EMOTIONS, "samm": samm.EMOTIONS, "smic_hs": smic.CLASSES,
-          "smic_vis": smic.CLASSES, "smic_nir": smic.CLASSES, "casme": casme.EMOTIONS}
+          "smic_vis": smic.CLASSES, "smic_nir": smic.CLASSES, "casme": casme.EMOTIONS,
+          "casme3": casme3.EMOTIONS, "casme_sq": casme_sq.EMOTIONS, "mmew": mmew.EMOTIONS,
+          "videos": casme2.EMOTIONS,                 # your own recordings: CASME II's spellings
+          # 4DME's multi-label cells as the release combines them
+          "fourdme": fourdme.EMOTIONS + ("Surprise+Positive", "Positive+Repression",
+                                         "Negative+Repression", "Surprise+Negative",
+                                         "Surprise+Repression")}
+FOURDME_ONE = {"Positive": "positive", "Negative": "negative", "Surprise": "surprise"}
 SMIC_SAME = {"negative": "negative", "positive": "positive", "surprise": "surprise"}
 # Written out from notes/datasets.md and the papers, not from the module.
 EXPECTED = {
-    "casme2_5": {"casme2": {"happiness": "happiness", "surprise": "surprise", "disgust": "disgust",
-                            "repression": "repression", "others": "others"}},
-    "casme2_7": {"casme2": {e: e for e in ("happiness", "surprise", "disgust", "repression",
-                                           "others", "fear", "sadness")}},
+    "casme2_5": {db: {"happiness": "happiness", "surprise": "surprise", "disgust": "disgust",
+                      "repression": "repression", "others": "others"} for db in ("casme2", "videos")},
+    "casme2_7": {db: {e: e for e in ("happiness", "surprise", "disgust", "repression", "others",
+                                     "fear", "sadness")} for db in ("casme2", "videos")},
     "samm_5": {"samm": {"Anger": "Anger", "Contempt": "Contempt", "Happiness": "Happiness",
                         "Surprise": "Surprise", "Other": "Other"}},
     "four": {
@@ -31,7 +38,17 @@ EXPECTED = {
         "smic_hs": SMIC_SAME, "smic_vis": SMIC_SAME, "smic_nir": SMIC_SAME,
         "casme": {"happiness": "positive", "surprise": "surprise", "disgust": "negative",
                   "sadness": "negative", "fear": "negative", "contempt": "negative",
-                  "repression": "others", "tense": "others"}},
+                  "comtempt": "negative", "repression": "others", "tense": "others"},
+        "mmew": {"happiness": "positive", "surprise": "surprise", "anger": "negative",
+                 "disgust": "negative", "fear": "negative", "sadness": "negative",
+                 "others": "others"},
+        "videos": {"happiness": "positive", "surprise": "surprise", "disgust": "negative",
+                   "sadness": "negative", "fear": "negative", "repression": "others",
+                   "others": "others"},
+        "casme3": {"disgust": "negative", "fear": "negative", "anger": "negative",
+                   "sad": "negative", "happy": "positive", "surprise": "surprise",
+                   "others": "others"},
+        "casme_sq": {e: e for e in ("positive", "negative", "surprise", "others")}},
     "megc3": {
         "casme2": {"disgust": "negative", "repression": "negative", "happiness": "positive",
                    "surprise": "surprise"},
@@ -45,6 +62,24 @@ EXPECTED = {
         "smic_hs": SMIC_SAME, "smic_vis": SMIC_SAME, "smic_nir": SMIC_SAME},
     "smic3": {"smic_hs": SMIC_SAME, "smic_vis": SMIC_SAME, "smic_nir": SMIC_SAME},
     "casme4": {"casme": {e: e for e in ("disgust", "repression", "surprise", "tense")}},
+    "casme3_7": {"casme3": {e: e for e in ("happy", "fear", "sad", "disgust", "anger", "surprise",
+                                           "others")}},
+    "casme3_4": {"casme3": {"disgust": "negative", "fear": "negative", "anger": "negative",
+                            "sad": "negative", "happy": "positive", "surprise": "surprise",
+                            "others": "others"}},
+    "casme3_3": {"casme3": {"disgust": "negative", "fear": "negative", "anger": "negative",
+                            "sad": "negative", "happy": "positive", "surprise": "surprise"}},
+    "casme_sq4": {"casme_sq": {e: e for e in ("positive", "negative", "surprise", "others")}},
+    "mmew_7": {"mmew": {e: e for e in ("happiness", "surprise", "anger", "disgust", "fear",
+                                       "sadness", "others")}},
+    "mmew_6": {"mmew": {e: e for e in ("happiness", "surprise", "anger", "disgust", "fear",
+                                       "sadness")}},
+    "fourdme_5": {"fourdme": {**FOURDME_ONE, "Repression": "repression", "Others": "others"}},
+    "fourdme3": {"fourdme": FOURDME_ONE},
+    "fourdme3_all": {"fourdme": {**FOURDME_ONE, "Surprise+Positive": "surprise",
+                                 "Surprise+Negative": "surprise", "Surprise+Repression": "surprise",
+                                 "Positive+Repression": "positive",
+                                 "Negative+Repression": "negative"}},
 }
 # Objective classes, Davison et al. 2018 Table 2 as printed in arXiv:1805.02397 Table 9.
 TABLE_9 = """

@@ -12,9 +12,14 @@ from typing import Callable
 
 from pipeline.databases.casme import read_casme
 from pipeline.databases.casme2 import read_casme2
+from pipeline.databases.casme3 import read_casme3
+from pipeline.databases.casme_sq import read_casme_sq
 from pipeline.databases.common import AdapterResult, DatabaseError
+from pipeline.databases.fourdme import read_fourdme
+from pipeline.databases.mmew import read_mmew
 from pipeline.databases.samm import read_samm
 from pipeline.databases.smic import read_smic
+from pipeline.databases.videos import read_videos
 
 ADAPTERS: dict[str, Callable[[Path | str], AdapterResult]] = {
     "casme2": read_casme2,
@@ -23,6 +28,11 @@ ADAPTERS: dict[str, Callable[[Path | str], AdapterResult]] = {
     "smic_vis": partial(read_smic, modality="VIS"),
     "smic_nir": partial(read_smic, modality="NIR"),
     "casme": read_casme,
+    "casme3": read_casme3,
+    "casme_sq": read_casme_sq,
+    "mmew": read_mmew,
+    "fourdme": read_fourdme,
+    "videos": read_videos,
 }
 
 

@@ -1,10 +1,12 @@
-"""Databases labelled by a coding sheet (CASME II, SAMM, CASME I): rows -> clips on disk.
+"""Databases labelled by a coding sheet (CASME II, SAMM, CASME I, MMEW, 4DME): rows -> clips.
 
-The three releases differ in file names, column names, label spellings and frame naming, all
-captured by a `CodedDatabase`; how a row meets its frames is the same for all of them, and so are
-the quirks of the real sheets (a missing apex, a range that disagrees with the frames on disk,
-folders without rows and rows without folders, duplicated rows). Each quirk is repaired or the
-row skipped, and recorded both as a `RowIssue` and on the clip, so the index report lists it.
+The releases differ in file names, column names, label spellings and frame naming, all captured
+by a `CodedDatabase` (MMEW files clips by emotion rather than subject, 4DME joins labels with
+"+": both through its optional hooks); how a row meets its frames is the same for all of them,
+and so are the quirks of the real sheets (a missing apex, a range that disagrees with the frames
+on disk, folders without rows and rows without folders, duplicated rows). Each quirk is repaired
+or the row skipped, and recorded both as a `RowIssue` and on the clip, so the index report
+lists it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pipeline.databases.common import AdapterResult, Clip, DatabaseError, RowIss
 from pipeline.databases.frames import (FrameLayout, find_layout, first_missing, list_frames,
                                        require_root, subfolders,
                                        unreadable_frame)
-from pipeline.databases.sheets import find_sheet, frame_cell, read_sheet, subject_cell
+from pipeline.databases.sheets import SheetRow, find_sheet, frame_cell, read_sheet, subject_cell
 
 APEX_MISSING = "-> missing, spotted later"
 
@@ -33,6 +35,20 @@ class CodedDatabase:
     subject_folder: Callable[[int], str]       # 6 -> "006", 1 -> "sub01"
     clean_aus: Callable[[object], str]         # AU cell -> normalised string
     objective_column: str | None = None        # SAMM's "Objective Classes"
+    # The hooks below default to the CASME II / SAMM way; MMEW and 4DME differ.
+    subject_name: Callable[[object, Path, int, str], str] | None = None
+                                               # (cell, sheet, row, column) -> subject name,
+                                               # when the release uses the cell as written
+                                               # (4DME); None: subject_folder(number)
+    clip_folders: Callable[["Annotation"], tuple[str, ...]] | None = None
+                                               # row -> where its frames may be, relative to
+                                               # the frame folder, first choice first (MMEW:
+                                               # "<emotion>/<Filename>"); None: "<subject>/<clip>"
+    multi_label: bool = False                  # emotion cells may join labels with "+" (4DME)
+    optional_columns: tuple[str, ...] = ()     # read when present, for `repair_rows`
+    repair_rows: Callable[[Path, list[SheetRow]], dict[int, list[str]]] | None = None
+                                               # fixes cells in place before rows are parsed;
+                                               # returns the repairs made, by Excel row
 
 
 @dataclass
@@ -58,21 +74,34 @@ class Skip(Exception):
     """This row or folder cannot become a clip; the message is the reason."""
 
 
+def emotion_cell(db: CodedDatabase, sheet: Path, written: str, row: int) -> str:
+    """The label in the release's spelling; with `multi_label`, every "+"-joined part is one
+    (4DME's "Surprise+Positive"), kept in the order written."""
+    column = db.columns["emotion"]
+    spelling = {e.lower(): e for e in db.emotions}
+    parts = [p.strip() for p in written.split("+")] if db.multi_label else [written]
+    if not all(p.lower() in spelling for p in parts):
+        several = " or several joined by +" if db.multi_label else ""
+        raise DatabaseError(f"{sheet} row {row}: unknown emotion {written!r} in {column}; "
+                            f"allowed: {', '.join(db.emotions)}{several}; correct the cell")
+    return "+".join(spelling[p.lower()] for p in parts)
+
+
 def parse_row(db: CodedDatabase, sheet: Path, cells: dict, row: int) -> Annotation:
     """Check and normalise one row; a cell no repair can make sense of stops the stage."""
     col = db.columns
     written = "" if cells[col["emotion"]] is None else str(cells[col["emotion"]])
-    spelling = {e.lower(): e for e in db.emotions}
-    if written.lower() not in spelling:
-        raise DatabaseError(f"{sheet} row {row}: unknown emotion {written!r} in "
-                            f"{col['emotion']}; allowed: {', '.join(db.emotions)}; correct the cell")
-    emotion = spelling[written.lower()]
+    emotion = emotion_cell(db, sheet, written, row)
     if cells[col["clip"]] is None:
         raise DatabaseError(f"{sheet} row {row}: {col['clip']} is empty; fill in the clip's "
                             "folder name or delete the row")
     objective = cells.get(db.objective_column) if db.objective_column else None
+    if db.subject_name is not None:
+        subject = db.subject_name(cells[col["subject"]], sheet, row, col["subject"])
+    else:
+        subject = db.subject_folder(subject_cell(cells[col["subject"]], sheet, row, col["subject"]))
     return Annotation(
-        row=row, subject=db.subject_folder(subject_cell(cells[col["subject"]], sheet, row, col["subject"])),
+        row=row, subject=subject,
         clip=str(cells[col["clip"]]),
         onset=frame_cell(cells[col["onset"]], sheet, row, col["onset"]),
         apex=cells[col["apex"]],
@@ -97,11 +126,14 @@ def objective_cell(value: object) -> int | None:
 def read_annotations(db: CodedDatabase, sheet: Path) -> tuple[list[Annotation], list[RowIssue]]:
     """Every data row, with identical duplicates dropped; conflicting duplicates stop."""
     columns = list(db.columns.values())
-    optional = [db.objective_column] if db.objective_column else []
+    optional = ([db.objective_column] if db.objective_column else []) + list(db.optional_columns)
     kept: dict[tuple[str, str], Annotation] = {}
     issues = []
-    for sheet_row in read_sheet(sheet, columns, optional):
+    rows = read_sheet(sheet, columns, optional)
+    repaired = db.repair_rows(sheet, rows) if db.repair_rows is not None else {}
+    for sheet_row in rows:
         note = parse_row(db, sheet, sheet_row.cells, sheet_row.excel_row)
+        note.repairs = repaired.get(note.row, []) + note.repairs
         first = kept.get((note.subject, note.clip))
         if first is None:
             kept[(note.subject, note.clip)] = note
@@ -144,9 +176,14 @@ def reconcile(note: Annotation, numbers: list[int]) -> tuple[int, int | None, in
         raise Skip(f"annotated onset..offset {onset}..{offset} does not overlap the frames on "
                    f"disk {first}..{last}")
     if onset < first:
+        # The sheet counts from another origin than the file names (CASME II sub07/EP06_01:
+        # annotated 15..68, frames 56..91): the whole annotation moves, not the onset alone,
+        # else the offset (and apex) keep the old origin and the clip is cut short.
+        shift = first - onset
         repairs.append(f"onset {onset} before the first frame on disk {first} (annotation and "
-                       f"frames disagree) -> {first}")
-        onset = first
+                       f"frames disagree) -> onset, apex and offset moved by +{shift}")
+        onset, offset = first, offset + shift
+        apex = None if apex is None else apex + shift
     if offset > last:
         repairs.append(f"offset {offset} past the last frame on disk {last} -> {last}")
         offset = last
@@ -164,7 +201,8 @@ def make_clip(db: CodedDatabase, sheet: Path, note: Annotation, folder: Path,
               layout: FrameLayout) -> Clip:
     """The clip for one row, or Skip when its frames cannot serve it."""
     if not folder.is_dir():
-        raise Skip(f"no frame folder {folder.parent.parent.name}/{note.subject}/{note.clip} on disk")
+        raise Skip(f"no frame folder {folder.parent.parent.name}/{folder.parent.name}/"
+                   f"{folder.name} on disk")
     names, numbers = list_frames(folder, layout)
     if not names:
         raise Skip(f"empty folder: no {layout.shown} frames")
@@ -181,25 +219,36 @@ def make_clip(db: CodedDatabase, sheet: Path, note: Annotation, folder: Path,
                 objective_class=note.objective, source=str(sheet), row=note.row, repairs=repairs)
 
 
+def clip_folder(db: CodedDatabase, frames_root: Path, note: Annotation) -> Path:
+    """Where a row's frames are: the first of its candidate folders on disk, else the first
+    choice (so that the skip names the folder the release should have)."""
+    if db.clip_folders is None:
+        return frames_root / note.subject / note.clip
+    candidates = [frames_root / relative for relative in db.clip_folders(note)]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
 def read_coded(db: CodedDatabase, sheet: Path, frames_root: Path, layout: FrameLayout) -> AdapterResult:
     """Clips for every usable row, in sheet order; every repair and skip as a RowIssue."""
     notes, issues = read_annotations(db, sheet)
     clips = []
+    annotated = set()
     for note in notes:
         sample = f"{db.key}/{note.subject}/{note.clip}"
+        folder = clip_folder(db, frames_root, note)
+        annotated.add(folder.relative_to(frames_root).parts)
         try:
-            clip = make_clip(db, sheet, note, frames_root / note.subject / note.clip, layout)
+            clip = make_clip(db, sheet, note, folder, layout)
         except Skip as skip:
             issues.append(RowIssue(db.key, str(sheet), note.row, sample, "skipped", str(skip)))
             continue
         clips.append(clip)
         issues += [RowIssue(db.key, str(sheet), note.row, sample, "repaired", r) for r in clip.repairs]
-    annotated = {(note.subject, note.clip) for note in notes}
-    for subject in subfolders(frames_root):
-        for folder in subfolders(subject):
-            if (subject.name, folder.name) not in annotated:
+    for group in subfolders(frames_root):
+        for folder in subfolders(group):
+            if (group.name, folder.name) not in annotated:
                 issues.append(RowIssue(db.key, str(folder), None,
-                                       f"{db.key}/{subject.name}/{folder.name}", "skipped",
+                                       f"{db.key}/{group.name}/{folder.name}", "skipped",
                                        "no annotation row; no label"))
     return AdapterResult(clips, issues)
 

@@ -36,6 +36,28 @@ def find_sheet(root: Path, names: tuple[str, ...], title: str) -> Path:
                         "release's file in this folder")
 
 
+def find_sheet_by_header(root: Path, names: tuple[str, ...], required: list[str],
+                         title: str) -> Path:
+    """A release whose sheet's file name is not settled (CASME I): the first of `names`
+    present, else the first other .xlsx/.xls in root whose header holds every required column.
+    A named file is taken as it is, so a broken one says so rather than being passed over."""
+    for name in names:
+        if (root / name).is_file():
+            return root / name
+    others = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in (".xlsx", ".xls")
+                    and not p.name.startswith("~$")) if root.is_dir() else []
+    for path in others:
+        try:
+            read_sheet(path, required)
+        except DatabaseError:
+            continue
+        return path
+    seen = f" ({', '.join(p.name for p in others)} lack them)" if others else ""
+    raise DatabaseError(f"{root}: no {title} found; looked for {', '.join(names)} and any "
+                        f".xlsx/.xls with the columns {', '.join(required)}{seen}; put the "
+                        "release's file in this folder")
+
+
 def clean(value: object) -> object:
     """Cell value as people read it: 4.0 -> 4 (xlrd reads every number as float), text
     stripped, empty text -> None."""

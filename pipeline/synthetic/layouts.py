@@ -7,11 +7,10 @@ annotation (apex "/", an AU cell that is a number) reaches the adapters the way 
 presents it. Every file is written under a temporary name and renamed, so an interrupted run
 never leaves a truncated frame or sheet behind.
 
-CASME (I) ships in a layout that "resembles CASME II"; we write the CASME II cropped layout
-(`Cropped/subNN/<Filename>/reg_img<N>.jpg`) with a coding sheet `CASME-coding.xlsx` whose columns
-are `Subject | Filename | OnsetFrame | ApexFrame | OffsetFrame | Action Units | Emotion`: the
-closest faithful reading of that description, and one the CASME adapter reads without special
-cases.
+CASME (I) is written as loaders of the release read it: `casme.xlsx` with `Subject | Filename |
+(blank) | OnsetF | ApexF1 | ApexF2 | OffsetF | (blank) | AU | Emotion` and frames
+`Cropped/subNN/<Filename>/reg_<Filename>-<n>.jpg`, the number zero-padded to three digits from
+sheet row 92 on.
 """
 
 from __future__ import annotations
@@ -65,9 +64,12 @@ SMIC_FRAMES = {"cropped": ("SMIC_all_cropped", "reg_image{:06d}.bmp"),
                "raw": ("SMIC_all_raw", "image{:06d}.bmp")}
 SMIC_NON_MICRO_FRAMES = 3
 
-CASME_SHEET = "CASME-coding.xlsx"
-CASME_HEADER = ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units",
+CASME_SHEET = "casme.xlsx"
+CASME_HEADER = ["Subject", "Filename", None, "OnsetF", "ApexF1", "ApexF2", "OffsetF", None, "AU",
                 "Emotion"]
+CASME_FRAMES = {"cropped": ("Cropped", "reg_{clip}-{number}.jpg"),
+                "raw": ("CASME_raw_selected", "{clip}-{number}.jpg")}
+CASME_PADDED_FROM_ROW = 92     # Excel row from which frame numbers are written as 001, 002 ...
 
 
 # Workbooks carry the time they were written (document properties, zip entry dates); a fixed
@@ -250,14 +252,25 @@ class SMICWriter(LayoutWriter):
 
 
 class CASMEWriter(LayoutWriter):
-    """CASME (I): the CASME II cropped layout and `CASME-coding.xlsx` (see the module docstring)."""
+    """CASME (I): `Cropped/subNN/<Filename>/reg_<Filename>-<n>.jpg` (raw: `CASME_raw_selected/...
+    <Filename>-<n>.jpg`) and `casme.xlsx` (see the module docstring). Clips are added in sheet
+    order: a clip's row decides whether its frame numbers are padded."""
+
+    def __init__(self, root: Path, layout: str = "cropped"):
+        super().__init__(root)
+        if layout not in CASME_FRAMES:
+            raise ValueError(f"CASME layout {layout!r}: choose from {sorted(CASME_FRAMES)}")
+        self.folder, self.name = CASME_FRAMES[layout]
 
     def frame_path(self, clip: ClipToWrite, number: int) -> Path:
-        return self.root / "Cropped" / f"sub{clip.subject:02d}" / clip.clip / f"reg_img{number}.jpg"
+        excel_row = len(self.rows) + 2                 # the row this clip gets: header is row 1
+        shown = f"{number:03d}" if excel_row >= CASME_PADDED_FROM_ROW else str(number)
+        return (self.root / self.folder / f"sub{clip.subject:02d}" / clip.clip /
+                self.name.format(clip=clip.clip, number=shown))
 
     def row(self, clip: ClipToWrite) -> list:
-        return [clip.subject, clip.clip, clip.onset, clip.apex, clip.offset, clip.action_units,
-                clip.emotion]
+        return [clip.subject, clip.clip, None, clip.onset, clip.apex, None, clip.offset, None,
+                clip.action_units, clip.emotion]
 
     def finish(self) -> None:
         write_xlsx(self.root / CASME_SHEET, [CASME_HEADER] + self.rows)
