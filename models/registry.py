@@ -127,8 +127,6 @@ def create_model(name: str, **kwargs) -> nn.Module:
 def example_shape(name: str, size: int = 32, **kwargs) -> tuple[int, ...]:
     """A small input of one sample for `name`: free sizes set to `size`, argument-bound sizes
     from `kwargs` or the constructor's defaults (tests and smoke runs)."""
-    import inspect
-
     defaults = {k: p.default for k, p in inspect.signature(builder(name)).parameters.items()}
     return tuple(size if d is None else int(kwargs.get(d, defaults.get(d))) if isinstance(d, str)
                  else d for d in card(name).input_shape)

@@ -132,7 +132,7 @@ def parse_arguments(function: Callable, raw: object, where: str,
                           f"{', '.join(names)}; got {describe(raw)}")
     for key in raw:
         if key not in names:
-            extra = (f" (it is set by the pipeline)" if key in given else suggest(key, names))
+            extra = (" (it is set by the pipeline)" if key in given else suggest(key, names))
             raise ParamsError(f"params.yaml: {where}.{key}: unknown key{extra}; {where} takes: "
                               f"{', '.join(names)}")
     missing = [n for n in names if n not in raw]
