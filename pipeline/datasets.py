@@ -98,6 +98,15 @@ class Inputs(ABC):
     def fit(self, train_ids: list[str]) -> None:
         """Fold-level statistics from the training samples; nothing by default."""
 
+    def fitted(self) -> dict:
+        """What `fit` computed, as plain data (floats, CPU tensors) for a model file
+        (pipeline/artifacts.py): a new clip must be read with the statistics of the samples the
+        model was trained on, not with its own."""
+        return {}
+
+    def restore(self, fitted: dict) -> None:
+        """Take the statistics `fitted()` returned instead of fitting."""
+
     @abstractmethod
     def batch(self, ids: list[str], train: bool, rng: np.random.Generator) -> torch.Tensor:
         """The network's input for `ids`, (B, ...) float32 on the loaded device (training
@@ -248,6 +257,12 @@ class MaskedMatrix(Inputs):
         energy = self.data["energy"][self.index(train_ids)].cpu().numpy()       # (n, h, w)
         self.mask = torch.from_numpy(top_p_mask(list(energy), self.p)).to(self.device)
 
+    def fitted(self) -> dict:
+        return {"mask": self.mask.cpu()}                                         # (h, w) bool
+
+    def restore(self, fitted: dict) -> None:
+        self.mask = fitted["mask"].to(self.device)
+
     def batch(self, ids: list[str], train: bool, rng: np.random.Generator) -> torch.Tensor:
         if self.mask is None:
             raise RuntimeError("MaskedMatrix.fit(train_ids) must build the fold's mask first")
@@ -292,6 +307,12 @@ class FlowField(Inputs):
     def fit(self, train_ids: list[str]) -> None:
         flows = self.flows(self.index(train_ids), None)
         self.scale = float(flows.double().std(correction=0)) or 1.0
+
+    def fitted(self) -> dict:
+        return {"scale": self.scale}
+
+    def restore(self, fitted: dict) -> None:
+        self.scale = float(fitted["scale"])
 
     def batch(self, ids: list[str], train: bool, rng: np.random.Generator) -> torch.Tensor:
         flows = self.flows(self.index(ids), self.picks(ids, train, rng))        # (B, h, w, 2)
@@ -361,6 +382,12 @@ class FlowSequence(Inputs):
     def fit(self, train_ids: list[str]) -> None:
         flows = self.data["flows"][self.index(train_ids)]
         self.scale = float(flows.double().std(correction=0)) or 1.0
+
+    def fitted(self) -> dict:
+        return {"scale": self.scale}
+
+    def restore(self, fitted: dict) -> None:
+        self.scale = float(fitted["scale"])
 
     def batch(self, ids: list[str], train: bool, rng: np.random.Generator) -> torch.Tensor:
         flows = self.data["flows"][self.index(ids)].permute(0, 1, 4, 2, 3)     # (B, L-1, 2, s, s)

@@ -20,7 +20,9 @@ shards and checkpoints it reads, and every project file the stage runs: the same
 dvc.yaml lists, pipeline/closure.py), so a killed `dvc repro` resumes at the next fold and an
 unchanged fold is never trained twice. Writes data/runs/<network>/predictions.csv (one row per
 test sample and fold), curves.csv (per-epoch training loss and accuracy per fold) and dvclive
-logs of the mean curve.
+logs of the mean curve, and data/models/<network>.pt: the network trained once more on every
+labelled sample of its first protocol, for use on new clips (pipeline/artifacts.py,
+pipeline/predict.py); no reported metric comes from it.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import torch
 from tqdm import tqdm
 
 import models
+from pipeline.artifacts import model_path, preprocessing_of, save_model
 from pipeline.atomic import write_atomic
 from pipeline.closure import REPO, code_files
 from pipeline.datasets import Inputs, view
@@ -178,16 +181,16 @@ def epoch_order(labels: np.ndarray, balance: bool, rng: np.random.Generator) -> 
     return rng.permutation(np.concatenate(picks))
 
 
-def train_fold(net: Network, inputs: Inputs, fold: Fold, labels: dict[str, int],
-               classes: tuple[str, ...], seed: int, device: torch.device) -> FoldResult:
-    """Train on fold.train for the fixed epoch budget, then predict fold.test once. `inputs`
-    holds the fold's samples on `device` (Inputs.load)."""
+def train_model(net: Network, inputs: Inputs, train_ids: list[str], labels: dict[str, int],
+                num_classes: int, seed: int, device: torch.device
+                ) -> tuple[torch.nn.Module, list[dict], np.random.Generator]:
+    """A fresh network trained on `train_ids` for the fixed epoch budget, the input view fitted
+    to them first; returns it in eval mode, its curve, and the random stream where it stopped."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    inputs.fit(list(fold.train))
-    model = net.build(len(classes))
+    inputs.fit(train_ids)
+    model = net.build(num_classes)
     precision = precision_for(device, net.cfg.amp, net.cfg.amp_dtype)
-    train_ids = list(fold.train)
     y = np.array([labels[s] for s in train_ids])
     targets = torch.from_numpy(y).to(device)
 
@@ -199,6 +202,16 @@ def train_fold(net: Network, inputs: Inputs, fold: Fold, labels: dict[str, int],
 
     curve = fit(model, net.cfg.optimizer, net.cfg.epochs, batches, device, precision)
     model.eval()
+    return model, curve, rng
+
+
+def train_fold(net: Network, inputs: Inputs, fold: Fold, labels: dict[str, int],
+               classes: tuple[str, ...], seed: int, device: torch.device) -> FoldResult:
+    """Train on fold.train for the fixed epoch budget, then predict fold.test once. `inputs`
+    holds the fold's samples on `device` (Inputs.load)."""
+    model, curve, rng = train_model(net, inputs, list(fold.train), labels, len(classes), seed,
+                                    device)
+    precision = precision_for(device, net.cfg.amp, net.cfg.amp_dtype)
     predictions = []
     size = net.cfg.batch_size
     with torch.no_grad(), torch.autocast(device.type, dtype=precision.dtype,
@@ -215,10 +228,54 @@ def train_fold(net: Network, inputs: Inputs, fold: Fold, labels: dict[str, int],
     return FoldResult(predictions, curve, weights_hash(model))
 
 
+@dataclass
+class Final:
+    """What the final model of a network trains on: every labelled sample of its first
+    protocol, with that protocol's settings (pipeline/artifacts.py)."""
+
+    protocol: str
+    net: Network
+    inputs: Inputs
+    ids: list[str]
+    labels: dict[str, int]
+    classes: tuple[str, ...]
+    scheme: str
+
+
+def train_final(final: Final, params: dict, data_hash: str, code_hash: str, cache_dir: Path,
+                path: Path, device: torch.device) -> None:
+    """Train the network once on `final.ids` (same epochs, the first seed; no metric comes from
+    it) and write the model file to `path`, from the fold cache when nothing it depends on
+    changed. Checkpoint arguments are dropped from the recorded constructor arguments: the
+    weights are in the file, and loading it must not need the pre-training's file."""
+    net = final.net
+    meta = {"network": net.name, "classes": final.classes, "scheme": final.scheme,
+            "protocol": final.protocol,
+            "net": {k: None if k.endswith("checkpoint") else v for k, v in net.net.items()},
+            "view": net.card.inputs, "view_arguments": net.input,
+            "section": section(params, net.card.section), "preprocessing": preprocessing_of(params),
+            "samples": len(final.ids)}
+    seed = net.cfg.seeds[0]
+    fold = Fold(final.protocol, FINAL, tuple(final.ids), (), final.scheme)
+    key = fold_key(net, fold, seed, final.labels, data_hash, code_hash)
+    key = hashlib.sha256(f"{key}/{json.dumps(meta, sort_keys=True, default=str)}".encode()).hexdigest()[:32]
+    cached = cache_dir / f"{key}.pt"
+    if not cached.exists():
+        started = time.time()
+        model, _, _ = train_model(net, final.inputs, final.ids, final.labels, len(final.classes),
+                                  fold_seed(seed, final.protocol, FINAL), device)
+        save_model(cached, module=model, fitted=final.inputs.fitted(), **meta)
+        print(f"train@{net.name}: final model on {len(final.ids)} samples of {final.protocol} "
+              f"in {time.time() - started:.0f} s")
+    write_atomic(path, cached.read_bytes())
+
+
 def fold_seed(seed: int, protocol: str, fold: str) -> int:
     """A fold's seed from the params seed and the fold's name, whatever order folds run in."""
     return int.from_bytes(hashlib.sha256(f"{seed}/{protocol}/{fold}".encode()).digest()[:4], "little")
 
+
+FINAL = "final"          # the fold name of the model trained on every sample of a protocol
 
 # Environment variables that change torch's CPU arithmetic (pipeline/__init__.py sets them).
 NUMERICS = ("MKL_CBWR", "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
@@ -292,8 +349,10 @@ def train_in_worker(job: Job, ids: list[str], shards_root: str, device: str) -> 
 
 
 def run(name: str, params: dict, out_dir: Path, cache_dir: Path,
-        shards_root: Path = Path("data/shards"), index_path: str | Path = SAMPLES) -> pd.DataFrame:
+        shards_root: Path = Path("data/shards"), index_path: str | Path = SAMPLES,
+        model_file: Path | None = None) -> pd.DataFrame:
     """Train every fold of the network's protocols, once per seed; returns the predictions.
+    With `model_file`, the final model (`train_final`) is written there too.
 
     `folds_at_once: N` trains N folds at a time in N worker processes on the same device (each
     a fold's model and the protocol's inputs of its own); every fold has its own seed, so the
@@ -312,6 +371,7 @@ def run(name: str, params: dict, out_dir: Path, cache_dir: Path,
     column_of = table.set_index("sample_id")
 
     jobs, views = [], {}
+    final: Final | None = None
     for protocol in base.cfg.protocols:
         net = network(name, params, protocol)
         inputs = net.inputs(shards_root)
@@ -327,6 +387,12 @@ def run(name: str, params: dict, out_dir: Path, cache_dir: Path,
         inputs.load(protocol_ids(folds), device)
         check_input_shape(net, inputs, list(folds[0].train))
         views[protocol] = (inputs, protocol_ids(folds))
+        if final is None:
+            scheme = folds[0].scheme
+            labels = {s: SCHEMES[scheme].classes.index(str(column_of.at[s, scheme]))
+                      for s in protocol_ids(folds)}
+            final = Final(protocol, net, inputs, protocol_ids(folds), labels,
+                          SCHEMES[scheme].classes, scheme)
         for seed in net.cfg.seeds:
             for fold in folds:
                 scheme = SCHEMES[fold.scheme]
@@ -339,6 +405,8 @@ def run(name: str, params: dict, out_dir: Path, cache_dir: Path,
     started = time.time()
     results = train_jobs(name, jobs, views, base.cfg.folds_at_once, shards_root, device,
                          several_seeds=len(base.cfg.seeds) > 1)
+    if model_file is not None and final is not None:
+        train_final(final, params, data_hash, code_hash, cache_dir, model_file, device)
     rows, curves = [], []
     for job, result in zip(jobs, results):
         tags = {"protocol": job.protocol, "seed": job.seed, "fold": job.fold.name}
@@ -411,7 +479,8 @@ def log_curves(curves: pd.DataFrame, live_dir: Path) -> None:
 
 def main(name: str, params_path: str = "params.yaml") -> None:
     params = read_params(params_path)
-    run(name, params, Path("data/runs") / name, Path("data/cache/train") / name)
+    run(name, params, Path("data/runs") / name, Path("data/cache/train") / name,
+        model_file=model_path(name))
 
 
 if __name__ == "__main__":

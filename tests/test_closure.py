@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import models
+from pipeline.artifacts import PREPROCESSING
 from pipeline import closure
 from pipeline.datasets import view
 from pipeline.params import read_params, section
@@ -60,9 +61,13 @@ def test_train_and_evaluate_stages_match_the_cards(stages):
     assert {k.split("@")[1] for k in resolved if k.startswith("evaluate@")} == set(networks)
     for name in networks:
         card = models.card(name)
-        for stage in (f"train@{name}", f"evaluate@{name}"):
+        # train also records the preprocessing settings in the network's model file
+        preprocessing = set(PREPROCESSING)
+        for stage, extra in ((f"train@{name}", preprocessing), (f"evaluate@{name}", set())):
             params = {key for p in resolved[stage].params for key in p.params}
-            assert params == {card.section, "protocols"}, stage
+            assert params == {card.section, "protocols"} | extra, stage
+        assert {o.def_path for o in resolved[f"train@{name}"].outs} == {
+            f"data/runs/{name}", f"data/models/{name}.pt"}
         data = {Path(d).as_posix() for d in stages[f"train@{name}"][1]
                 if d.startswith("data/")}
         want = {f"data/shards/{s}" for s in view(card.inputs).stages} | {"data/index/samples.csv"}
