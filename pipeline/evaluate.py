@@ -7,7 +7,9 @@ Per protocol: the predictions of all folds pooled, then UF1, UAR, WAR (accuracy)
 and the classes left out of a subset; the per-fold mean UF1 is shown beside the pooled one so the
 difference is visible, never instead of it. Confusion matrices go to
 metrics/plots/<network>/confusion_<protocol>.csv (rows: actual, predicted) and the training
-curves to metrics/plots/<network>/curves_<protocol>.csv, both declared as DVC plots.
+curves to metrics/plots/<network>/curves_<protocol>.csv, both declared as DVC plots, and the
+same as PNG figures beside them (confusion_<protocol>[_<database>].png, curves_<protocol>.png),
+which `dvc plots show` puts in its page as images: they need no internet to be seen.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 import models
+from pipeline import figures
 from pipeline.atomic import write_atomic
 from pipeline.metrics import per_fold_mean, pooled
 from pipeline.params import ParamsError, TrainConfig, parse, read_params, section
@@ -92,14 +95,35 @@ def evaluate(predictions: pd.DataFrame, params: dict, network: str,
     return out
 
 
-def write_plots(predictions: pd.DataFrame, curves: pd.DataFrame, folder: Path) -> None:
+def write_plots(predictions: pd.DataFrame, curves: pd.DataFrame, folder: Path, network: str,
+                metrics: dict) -> None:
+    """The CSV data of DVC's Vega plots and the same as PNG figures (pipeline/figures.py), which
+    need no internet to be seen: per protocol the confusion matrix (and one per database where
+    the protocol pools several) and the mean training curve."""
     for name, rows in predictions.groupby("protocol"):
         table = rows[["seed", "sample_id", "label", "prediction"]].rename(
             columns={"label": "actual", "prediction": "predicted"})
         write_atomic(folder / f"confusion_{name}.csv", table.to_csv(index=False))
+        scheme = metrics["protocols"][name]["scheme"]
+        classes = list(SCHEMES[scheme].classes)
+        seeds = rows["seed"].nunique()
+        pooled = f", {seeds} seeds pooled" if seeds > 1 else ""
+        title = f"{network} - {name} ({scheme}{pooled})"
+        figures.confusion_figure(
+            figures.confusion_counts(list(rows["label"]), list(rows["prediction"]), classes),
+            classes, title, folder / f"confusion_{name}.png")
+        databases = rows["sample_id"].str.split("/").str[0]
+        if databases.nunique() > 1:
+            for database, part in rows.groupby(databases):
+                figures.confusion_figure(
+                    figures.confusion_counts(list(part["label"]), list(part["prediction"]), classes),
+                    classes, f"{network} - {name}, {database} ({scheme}{pooled})",
+                    folder / f"confusion_{name}_{database}.png")
     for name, rows in curves.groupby("protocol"):
         mean = rows.groupby("epoch")[["loss", "accuracy"]].mean().reset_index()   # folds, seeds
         write_atomic(folder / f"curves_{name}.csv", mean.to_csv(index=False))
+        figures.curves_figure(mean, f"{network} - {name}: training, mean over folds",
+                              folder / f"curves_{name}.png")
 
 
 HEADLINE = ["uf1", "uar", "war", "macro_f1", "uf1_std", "uar_std", "war_std", "folds", "samples",
@@ -128,7 +152,7 @@ def main(network: str, params_path: str = "params.yaml") -> None:
     metrics = evaluate(predictions, params, network, curves)
     write_json(Path("metrics") / f"{network}.json", headline(metrics))
     write_json(Path("metrics/details") / f"{network}.json", metrics)
-    write_plots(predictions, curves, Path("metrics/plots") / network)
+    write_plots(predictions, curves, Path("metrics/plots") / network, network, metrics)
     for name, result in metrics["protocols"].items():
         spread = (f" (mean of {len(result['seeds'])} seeds, UF1 std {result['uf1_std']:.3f})"
                   if len(result["seeds"]) > 1 else "")

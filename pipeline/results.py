@@ -1,10 +1,12 @@
 """The README's results table, generated from metrics/*.json (never typed by hand).
 
-    python -m pipeline.results            # rewrite the table between the README's markers
-    python -m pipeline.results --print    # print it instead
+    python -m pipeline.results            # rewrite the table between the README's markers,
+                                          # and draw docs/results.png
+    python -m pipeline.results --print    # print the table instead
 
 Every row is one network and protocol: pooled UF1, UAR and WAR over all folds (the MEGC 2019
-convention), the per-fold mean UF1 beside it, the number of folds and samples.
+convention), the per-fold mean UF1 beside it, the number of folds and samples. The figure shows
+the same UF1 and UAR for every network and protocol, pooled and per database, against chance.
 """
 
 from __future__ import annotations
@@ -13,8 +15,12 @@ import argparse
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from models import pipeline_networks
+from pipeline import figures
 from pipeline.atomic import write_atomic
+from pipeline.schemes import SCHEMES
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -34,6 +40,30 @@ def table(metrics_dir: Path = Path("metrics")) -> str:
     return "\n".join(lines)
 
 
+def scores(metrics_dir: Path = Path("metrics")) -> pd.DataFrame:
+    """One row per network, protocol and database ("all": pooled) with UF1 and UAR."""
+    rows = []
+    for name in pipeline_networks():
+        details = metrics_dir / "details" / f"{name}.json"
+        if not details.is_file():
+            continue
+        for protocol, m in json.loads(details.read_text())["protocols"].items():
+            rows.append({"network": name, "protocol": protocol, "scheme": m["scheme"],
+                         "database": "all", "uf1": m["uf1"], "uar": m["uar"]})
+            for database, d in sorted(m.get("per_database", {}).items()):
+                rows.append({"network": name, "protocol": protocol, "scheme": m["scheme"],
+                             "database": database, "uf1": d["uf1"], "uar": d["uar"]})
+    return pd.DataFrame(rows, columns=["network", "protocol", "scheme", "database", "uf1", "uar"])
+
+
+def draw(path: Path, metrics_dir: Path = Path("metrics")) -> Path:
+    table = scores(metrics_dir)
+    if table.empty:
+        raise SystemExit(f"results: no metrics in {metrics_dir}; run `dvc repro` first")
+    chance = {p: 1 / len(SCHEMES[s].classes) for p, s in zip(table["protocol"], table["scheme"])}
+    return figures.overview_figure(table, path, chance)
+
+
 def rewrite(readme: Path, text: str) -> None:
     content = readme.read_text()
     if START not in content or END not in content:
@@ -47,13 +77,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--print", action="store_true", help="print the table, change nothing")
     parser.add_argument("--readme", type=Path, default=Path("README.md"))
+    parser.add_argument("--figure", type=Path, default=Path("docs/results.png"))
     args = parser.parse_args()
     text = table()
     if args.print:
         print(text)
     else:
         rewrite(args.readme, text)
-        print(f"results table written to {args.readme}")
+        draw(args.figure)
+        print(f"results table written to {args.readme}, figure to {args.figure}")
 
 
 if __name__ == "__main__":

@@ -109,6 +109,13 @@ def test_dvc_repro_runs_every_stage_and_only_what_changed(tmp_path):
 
     again = run([sys.executable, "-m", "dvc", "repro"], repo)
     assert ran(again) == set()
+    # `dvc plots show` puts the figures in its page as images: visible without internet
+    run([sys.executable, "-m", "dvc", "plots", "show", "-o", str(tmp_path / "plots")], repo)
+    page = (tmp_path / "plots" / "index.html").read_text()
+    for network in NETWORKS:
+        for name in ("confusion_cde.png", "curves_cde.png"):
+            static = f"static/workspace_metrics_plots_{network}_{name}"
+            assert f'<img src="{static}">' in page and (tmp_path / "plots" / static).is_file()
     shards = list((repo / "data" / "shards" / "dynamic").glob("*/*.h5"))
     assert len(shards) == table["subject_id"].nunique()
 

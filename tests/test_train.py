@@ -102,6 +102,10 @@ def run_training(work: Path, params: dict, network: str = "fr") -> tuple[Path, d
         assert headline["cde"]["uf1"] == details["protocols"]["cde"]["uf1"]
         assert set(headline["cde"]) >= {"uf1", "uar", "war", "macro_f1", "folds", "samples",
                                         "train_loss", "train_accuracy", "per_fold_mean_uf1", "seeds"}
+        # the figures beside the CSV plot data: pooled, per database (CDE pools three), curves
+        pictures = {p.name for p in Path(f"metrics/plots/{network}").glob("*.png")}
+        assert pictures == {"confusion_cde.png", "confusion_cde_casme2.png",
+                            "confusion_cde_samm.png", "confusion_cde_smic_hs.png", "curves_cde.png"}
         return work / "data/cache/train" / network, details
 
 
