@@ -8,6 +8,11 @@ arrive together and its shard is written and closed before the next one starts),
 with clip counts and ETA, failed clips listed with their reason in data/reports/<stage>.json,
 and a clear stop when more than `max_failed` of the clips fail. A failed clip is simply absent
 from the stage's shards; later stages process what their input shards hold.
+
+`run_stage(..., shards_root=, reports=)` runs a stage on other folders than data/shards and
+data/reports (pipeline/predict.py preprocesses one new clip in a temporary folder this way, with
+the very stage code the training data went through); `upstream` then reads that root, in the
+workers too.
 """
 
 from __future__ import annotations
@@ -52,35 +57,56 @@ def clip_rng(seed: int, sample_id: str) -> np.random.Generator:
 
 
 _SHARD_SETS: dict[str, ShardSet] = {}
+_ROOT: Path | None = None            # the shards root of the stage running here; None: SHARDS
 
 
-def upstream(stage: str) -> ShardSet:
-    """The shards an earlier stage wrote, opened once per process (workers included)."""
-    folder = str((SHARDS / stage).resolve())
+def upstream(stage: str, root: Path | None = None) -> ShardSet:
+    """The shards an earlier stage wrote, opened once per process (workers included), under
+    `root`, else that of the stage running here (data/shards unless run_stage got another)."""
+    folder = str(((root or _ROOT or SHARDS) / stage).resolve())
     if folder not in _SHARD_SETS:
         _SHARD_SETS[folder] = ShardSet.from_dir(Path(folder))
     return _SHARD_SETS[folder]
 
 
+def at_root(row: ClipRow, process: Callable[..., dict[str, np.ndarray]], params: Any,
+            root: Path) -> dict[str, np.ndarray]:
+    """`process(row, params)` with `upstream` reading `root`: set in the process that runs the
+    clip (a worker too), and put back after it."""
+    global _ROOT
+    before, _ROOT = _ROOT, root
+    try:
+        return process(row, params=params)
+    finally:
+        _ROOT = before
+
+
 def run_stage(stage: str, process: Callable[..., dict[str, np.ndarray]], params: Any,
               jobs: int, max_failed: float, needs: str | None = None,
-              per_frame: tuple[str, ...] = (), index_path: str | Path = SAMPLES) -> StageReport:
+              per_frame: tuple[str, ...] = (), index_path: str | Path = SAMPLES,
+              shards_root: str | Path | None = None,
+              reports: str | Path | None = None) -> StageReport:
     """Run `process(row, params) -> arrays (+ "attrs")` over every indexed clip (those that the
     `needs` stage's shards hold, when given) and write data/shards/<stage>/<db>/<subject>.h5.
     Arrays of 4 or more dimensions (T, H, W, C) are chunked one frame per chunk, for streaming;
     `per_frame` adds arrays by name prefix whose axis 0 is time too, such as grey clips.
-    `params` (the stage's parsed section) goes to `process` and, as YAML data, into every shard."""
+    `params` (the stage's parsed section) goes to `process` and, as YAML data, into every shard.
+    `shards_root` and `reports` replace data/shards and data/reports, for reading (`upstream`)
+    and writing alike."""
+    root = SHARDS if shards_root is None else Path(shards_root)
     _SHARD_SETS.clear()                  # shards rewritten since they were opened are new files
     rows = clip_rows(read_samples(index_path))
     report = StageReport(stage)
     if needs is not None:           # clips that failed upstream are listed in that stage's report
-        have = set(upstream(needs).sample_ids)
+        have = set(upstream(needs, root).sample_ids)
         rows = [row for row in rows if row.sample_id in have]
+    one = (partial(process, params=params) if shards_root is None
+           else partial(at_root, process=process, params=params, root=root))
     written: set[Path] = set()
     writer: ShardWriter | None = None
     current: tuple[str, str] | None = None
     try:
-        results = run_clips(partial(process, params=params), rows, available_jobs(jobs),
+        results = run_clips(one, rows, available_jobs(jobs),
                             desc=stage, ids=[row.sample_id for row in rows])
         for i, result in results:
             row = rows[i]
@@ -90,7 +116,7 @@ def run_stage(stage: str, process: Callable[..., dict[str, np.ndarray]], params:
                 if writer is not None:
                     writer.__exit__(None, None, None)
                 current = (row.database, row.subject)
-                writer = ShardWriter(shard_path(SHARDS, stage, *current), stage, as_yaml(params))
+                writer = ShardWriter(shard_path(root, stage, *current), stage, as_yaml(params))
                 writer.__enter__()
                 written.add(writer.path)
             attrs = {**row.attrs(), **result.pop("attrs", {})}
@@ -103,9 +129,9 @@ def run_stage(stage: str, process: Callable[..., dict[str, np.ndarray]], params:
         raise
     if writer is not None:
         writer.__exit__(None, None, None)
-    for stale in set((SHARDS / stage).glob("*/*.h5")) - written:     # from an earlier run
+    for stale in set((root / stage).glob("*/*.h5")) - written:       # from an earlier run
         stale.unlink()
-    report.write(REPORTS / f"{stage}.json")
+    report.write((REPORTS if reports is None else Path(reports)) / f"{stage}.json")
     report.check(max_failed)
     return report
 
