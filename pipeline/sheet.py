@@ -3,6 +3,15 @@
     python -m pipeline.sheet casme2/sub01/EP02_01f samm/006/006_1_2 --out sheets/preprocess.png
     python -m pipeline.sheet --first 2            # first clips of 2 subjects per database
     python -m pipeline.sheet --apex --first 1     # onset, apex, their difference (raw frames)
+    python -m pipeline.sheet --attention --first 1 --out docs/attention.png
+                                                  # what each network attends to
+
+The --attention picture (pipeline/attention.py) draws, per clip, where the face moved and the
+attention of SMA-STN (segment weights, non-local maps), Micro-Attention (each stage's map),
+STANet (spatial masks, temporal weights) and FR (one map per class) over the aligned face,
+with each network's predicted class; networks come from data/models/<network>.pt (`--random`,
+or a missing file: untrained ones from params.yaml, and the picture says so). STRCN has no
+attention and is not drawn.
 
 One row per clip: raw onset and apex frames, the aligned onset with its landmarks, the magnified
 apex, the onset->apex flow (colour: direction, brightness: magnitude) and its strain, the clip's
@@ -155,8 +164,20 @@ def main() -> None:
                         help="also take the first clip of the first N subjects of each database")
     parser.add_argument("--apex", action="store_true",
                         help="onset, apex and their difference per clip (no shards needed)")
-    parser.add_argument("--out", type=Path, default=Path("sheets/preprocess.png"))
+    parser.add_argument("--attention", action="store_true",
+                        help="what each network attends to, over the aligned face")
+    parser.add_argument("--networks", nargs="+", metavar="NAME",
+                        help="with --attention: the networks to show (default: sma_stn "
+                             "micro_attention stanet fr; STRCN has no attention)")
+    parser.add_argument("--random", action="store_true",
+                        help="with --attention: untrained networks from params.yaml instead of "
+                             "data/models/<network>.pt")
+    parser.add_argument("--out", type=Path,
+                        help="the PNG (default: sheets/preprocess.png, sheets/attention.png with "
+                             "--attention)")
     args = parser.parse_args()
+    if (args.networks or args.random) and not args.attention:
+        parser.error("--networks and --random go with --attention")
     ids = list(args.sample_ids)
     if args.first:
         table = read_samples().sort_values("sample_id").groupby("subject_id").head(1)
@@ -164,7 +185,13 @@ def main() -> None:
         ids += [s for s in firsts if s not in ids]
     if not ids:
         parser.error("name at least one clip id or use --first N")
-    print(apex_sheet(ids, args.out) if args.apex else contact_sheet(ids, args.out))
+    if args.attention:
+        from pipeline.attention import attention_sheet      # torch and the networks: only here
+        print(attention_sheet(ids, args.out or Path("sheets/attention.png"), args.networks,
+                              args.random))
+    else:
+        out = args.out or Path("sheets/preprocess.png")
+        print(apex_sheet(ids, out) if args.apex else contact_sheet(ids, out))
 
 
 if __name__ == "__main__":
