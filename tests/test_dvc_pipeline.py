@@ -119,14 +119,20 @@ def test_dvc_repro_runs_every_stage_and_only_what_changed(tmp_path):
     shards = list((repo / "data" / "shards" / "dynamic").glob("*/*.h5"))
     assert len(shards) == table["subject_id"].nunique()
 
-    # A flow parameter re-runs the flow stage and the networks that read flow, nothing else.
+    # A flow parameter re-runs the flow stage and the networks that read flow. Every train
+    # stage runs (each model file records the preprocessing settings), but the others' folds
+    # come from the fold cache, so their predictions and evaluations stay as they were.
     params["flow"]["stanet"]["frames"] = 5
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    # (An evaluation re-runs only if its network's predictions changed.)
     readers = ["micro_attention", "strcn_g", "fr", "stanet"]
+    others = [n for n in NETWORKS if n not in readers]
+    predictions = {n: (repo / "data" / "runs" / n / "predictions.csv").read_bytes() for n in others}
     stages = ran(run([sys.executable, "-m", "dvc", "repro"], repo))
     assert {"flow", "train@stanet", "evaluate@stanet", *[f"train@{n}" for n in readers]} <= stages
-    assert stages <= {"flow", *[f"{stage}@{n}" for n in readers for stage in ("train", "evaluate")]}
+    assert stages <= {"flow", *[f"train@{n}" for n in NETWORKS],
+                      *[f"evaluate@{n}" for n in readers]}
+    assert {n: (repo / "data" / "runs" / n / "predictions.csv").read_bytes()
+            for n in others} == predictions
 
     # An experiment on SMA-STN's DE-Loss weight, typed as users type it, re-trains SMA-STN only,
     # and `dvc metrics diff` shows what it changed.
