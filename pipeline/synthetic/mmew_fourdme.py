@@ -223,9 +223,9 @@ def synthesize_fourdme(syn: Synthesizer, size: Size, quirks: bool) -> None:
     counter: dict[tuple[int, str], int] = {}
     for i in rng.permutation(len(labels)):
         subject = subjects[i]
-        session = ("1st", "2nd")[int(syn.rng("fourdme", int(i), "name").integers(2))]
-        k = counter[(subject, session)] = counter.get((subject, session), 0) + 1
-        names[i] = (f"S{subject:02d}_{session}", f"S{subject:02d}_{session}_{k:03d}_01_1")
+        recording = ("1st", "2nd")[int(syn.rng("fourdme", int(i), "name").integers(2))]
+        k = counter[(subject, recording)] = counter.get((subject, recording), 0) + 1
+        names[i] = (f"S{subject:02d}_{recording}", f"S{subject:02d}_{recording}_{k:03d}_01_1")
     quirk_of = synth.pick_quirks(["aus_in_apex", "float_frames", "text_frames"], len(labels),
                                  rng) if quirks else {}
     pair = (neighbours_to_swap(labels, subjects, [n for _, n in names], set(quirk_of))
