@@ -22,13 +22,14 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import cv2
 import numpy as np
 
 from pipeline.params import ParamsError, PreprocessParams, as_yaml, parse, read_params, section
-from pipeline.parallel import ClipFailure, StageError, StageReport, available_jobs, run_clips
+from pipeline.parallel import (ClipFailure, Failure, StageError, StageReport, available_jobs,
+                               run_clips)
 from pipeline.samples import SAMPLES, ClipRow, clip_rows, read_samples
 from pipeline.shards import ShardSet, ShardWriter, shard_path
 
@@ -85,14 +86,19 @@ def run_stage(stage: str, process: Callable[..., dict[str, np.ndarray]], params:
               jobs: int, max_failed: float, needs: str | None = None,
               per_frame: tuple[str, ...] = (), index_path: str | Path = SAMPLES,
               shards_root: str | Path | None = None,
-              reports: str | Path | None = None) -> StageReport:
+              reports: str | Path | None = None,
+              many: Callable[..., list] | None = None, chunk: int = 1) -> StageReport:
     """Run `process(row, params) -> arrays (+ "attrs")` over every indexed clip (those that the
     `needs` stage's shards hold, when given) and write data/shards/<stage>/<db>/<subject>.h5.
     Arrays of 4 or more dimensions (T, H, W, C) are chunked one frame per chunk, for streaming;
     `per_frame` adds arrays by name prefix whose axis 0 is time too, such as grey clips.
     `params` (the stage's parsed section) goes to `process` and, as YAML data, into every shard.
     `shards_root` and `reports` replace data/shards and data/reports, for reading (`upstream`)
-    and writing alike."""
+    and writing alike.
+
+    `many(rows, params) -> [arrays or ClipFailure per row]` with chunk > 1 processes `chunk`
+    clips per call instead (the flow stage's batched GPU engine); chunks are cut in sample-id
+    order, so the same clips always share a call, whatever the number of workers."""
     root = SHARDS if shards_root is None else Path(shards_root)
     _SHARD_SETS.clear()                  # shards rewritten since they were opened are new files
     rows = clip_rows(read_samples(index_path))
@@ -100,16 +106,14 @@ def run_stage(stage: str, process: Callable[..., dict[str, np.ndarray]], params:
     if needs is not None:           # clips that failed upstream are listed in that stage's report
         have = set(upstream(needs, root).sample_ids)
         rows = [row for row in rows if row.sample_id in have]
-    one = (partial(process, params=params) if shards_root is None
-           else partial(at_root, process=process, params=params, root=root))
+    function = many if many is not None and chunk > 1 else process
+    one = (partial(function, params=params) if shards_root is None
+           else partial(at_root, process=function, params=params, root=root))
     written: set[Path] = set()
     writer: ShardWriter | None = None
     current: tuple[str, str] | None = None
     try:
-        results = run_clips(one, rows, available_jobs(jobs),
-                            desc=stage, ids=[row.sample_id for row in rows])
-        for i, result in results:
-            row = rows[i]
+        for row, result in per_clip(one, rows, chunk if function is many else 1, jobs, stage):
             if not report.add(row.sample_id, result):
                 continue
             if (row.database, row.subject) != current:
@@ -136,10 +140,40 @@ def run_stage(stage: str, process: Callable[..., dict[str, np.ndarray]], params:
     return report
 
 
+def per_clip(one: Callable, rows: list[ClipRow], chunk: int, jobs: int,
+             stage: str) -> Iterator[tuple[ClipRow, Any]]:
+    """(row, arrays or Failure) for every row in order: `one(row)` per clip, or with chunk > 1
+    `one(rows[i:i + chunk])` per chunk, whose failure as a whole fails each of its clips."""
+    if chunk <= 1:
+        results = run_clips(one, rows, available_jobs(jobs), desc=stage,
+                            ids=[row.sample_id for row in rows])
+        for i, result in results:
+            yield rows[i], result
+        return
+    chunks = [rows[i:i + chunk] for i in range(0, len(rows), chunk)]
+    ids = [f"{part[0].sample_id} .. {part[-1].sample_id}" for part in chunks]
+    for i, results in run_clips(one, chunks, available_jobs(jobs), desc=f"{stage} ({chunk} clips "
+                                "a step)", ids=ids):
+        for k, row in enumerate(chunks[i]):
+            result = results if isinstance(results, Failure) else results[k]
+            if isinstance(result, Failure):
+                result = Failure(row.sample_id, result.reason, result.traceback)
+            elif isinstance(result, ClipFailure):
+                result = Failure(row.sample_id, str(result) or "ClipFailure")
+            yield row, result
+
+
 def summary(report: StageReport, seconds: float) -> str:
     """One line for the terminal after a stage (timings go here, not into cached outputs)."""
     return (f"{report.stage}: {len(report.processed)} clips written to {SHARDS / report.stage} "
             f"in {seconds:.1f} s, {len(report.failed)} failed (see {report.path})")
+
+
+def stage_params(stage: str, schema: type, params_path: str) -> tuple[Any, PreprocessParams]:
+    """params.yaml's `<stage>` section checked against `schema`, and `preprocess`."""
+    raw = read_params(params_path)
+    return (parse(schema, section(raw, stage), stage),
+            parse(PreprocessParams, section(raw, "preprocess"), "preprocess"))
 
 
 def stage_main(stage: str, process: Callable[..., dict[str, np.ndarray]], schema: type,
@@ -147,9 +181,7 @@ def stage_main(stage: str, process: Callable[..., dict[str, np.ndarray]], schema
                per_frame: tuple[str, ...] = ()) -> StageReport:
     """What `python -m pipeline.<stage>` does: check params.yaml's `<stage>` section against
     `schema` and `preprocess` against PreprocessParams, run, print one line."""
-    raw = read_params(params_path)
-    params = parse(schema, section(raw, stage), stage)
-    common = parse(PreprocessParams, section(raw, "preprocess"), "preprocess")
+    params, common = stage_params(stage, schema, params_path)
     started = time.perf_counter()
     report = run_stage(stage, process, params, jobs=common.jobs, max_failed=common.max_failed,
                        needs=needs, per_frame=per_frame)
