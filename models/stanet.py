@@ -1,5 +1,5 @@
 """STANet: Spatial-Temporal Attention Network for micro-expression recognition (no public code;
-rebuilt from the paper, /work/shared/papers/stanet.txt).
+rebuilt from the paper).
 
     y = G(F(X))                                   eq. 1: F = SAM per frame, G = TAM over time
     S(x_i) = (1 + m(x_i)) * L3(x_i)               eq. 2: residual soft mask on the 3rd feature map
