@@ -96,6 +96,44 @@ def inside(folder: Path):
         os.chdir(before)
 
 
+def landmark_flow_errors(work: Path, flow_dir: Path, root: Path) -> tuple[list[float], list[float]]:
+    """Per clip with 3 or more moving landmarks: the mean endpoint error of the onset -> apex
+    flow in `flow_dir` at the landmarks against their true displacement (synthetic ground truth
+    carried into the aligned frame by the alignment's similarity), and that of a zero flow."""
+    import cv2
+    import h5py
+    import numpy as np
+
+    from pipeline.samples import clip_rows, read_samples
+    from pipeline.shards import ShardSet
+
+    with inside(work):
+        rows = {r.sample_id: r for r in clip_rows(read_samples())}
+    aligned = ShardSet.from_dir(work / "data/shards/align")
+    flows = ShardSet.from_dir(flow_dir)
+    epe, zero = [], []
+    with h5py.File(root / "ground_truth.h5") as truth:
+        for sid, row in rows.items():
+            group = truth[sid]
+            numbers = group["frame_numbers"][()]
+            apex = flows.attrs(sid)["apex_fr"]
+            true = group["landmarks"]
+            at = [int(np.flatnonzero(numbers == row.frame_numbers[t])[0]) for t in (apex, row.onset)]
+            d_source = true[at[0]] - true[at[1]]                                           # (68, 2)
+            src, dst = aligned.read(sid, "source_landmarks"), aligned.read(sid, "landmarks")
+            similarity, _ = cv2.estimateAffinePartial2D(src, dst)
+            d_aligned = d_source @ similarity[:, :2].T                                   # (68, 2)
+            field = flows.read(sid, "flow")
+            x = np.clip(np.rint(dst[:, 0]).astype(int), 0, field.shape[1] - 1)
+            y = np.clip(np.rint(dst[:, 1]).astype(int), 0, field.shape[0] - 1)
+            moving = np.linalg.norm(d_aligned, axis=1) > 0.3
+            if moving.sum() < 3:
+                continue
+            epe.append(float(np.linalg.norm(field[y, x] - d_aligned, axis=1)[moving].mean()))
+            zero.append(float(np.linalg.norm(d_aligned, axis=1)[moving].mean()))
+    return epe, zero
+
+
 def tiny_params(synthetic_root: Path) -> dict:
     """The repository's params at a size that preprocesses in seconds."""
     params = copy.deepcopy(yaml.safe_load((REPO / "params.yaml").read_text()))

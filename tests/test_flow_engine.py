@@ -19,7 +19,7 @@ from pipeline import flow
 from pipeline.params import ParamsError, parse, section
 from pipeline.parallel import StageError
 from pipeline.shards import ShardSet, group_name
-from tests.conftest import inside
+from tests.conftest import inside, landmark_flow_errors
 
 KINDS = {"flow": "FR's onset -> apex, aligned size", "strcn_g": "STRCN-G, magnified",
          "stanet": "STANet, adjacent frames"}
@@ -85,6 +85,18 @@ def test_torch_engine_agrees_with_opencv_on_the_pipelines_clips(preprocessed, to
               f"{np.max(differences[kind]):.4f}); mean flow {size:.3f} px")
         assert difference <= 0.03 and np.max(differences[kind]) <= 0.1, kind
         assert difference < 0.1 * size, kind
+
+
+def test_torch_engine_is_as_close_to_the_true_motion(preprocessed, torch_run):
+    """FR's onset -> apex flow at the moving landmarks against the synthetic ground truth:
+    the torch engine's error is OpenCV's, to a hundredth of a pixel."""
+    work, _, root = preprocessed
+    theirs, zero = landmark_flow_errors(work, work / "data/shards/flow", root)
+    ours, _ = landmark_flow_errors(torch_run, torch_run / "data/shards/flow", root)
+    print(f"\nerror to the true landmark motion: torch {np.mean(ours):.3f} px, OpenCV "
+          f"{np.mean(theirs):.3f} px, zero flow {np.mean(zero):.3f} px ({len(ours)} clips)")
+    assert len(ours) == len(theirs) >= 5
+    assert np.mean(ours) <= np.mean(theirs) + 0.01
 
 
 def test_a_clips_flow_does_not_depend_on_its_batch_or_the_workers(preprocessed, torch_run,

@@ -19,7 +19,7 @@ from pipeline.parallel import StageError
 from pipeline.shards import ShardSet
 from pipeline.samples import clip_rows, read_samples
 from pipeline.stage import run_stage
-from tests.conftest import inside, run_all
+from tests.conftest import inside, landmark_flow_errors, run_all
 
 
 def shards(work: Path, stage: str) -> ShardSet:
@@ -108,26 +108,7 @@ def test_flow_follows_the_true_landmark_motion(preprocessed):
     """Onset -> apex TV-L1 in the aligned frame vs the true landmark displacement carried into
     the aligned frame by the alignment's local similarity; compared with a zero-flow guess."""
     work, _, root = preprocessed
-    aligned, flows = shards(work, "align"), shards(work, "flow")
-    epe, zero = [], []
-    with h5py.File(root / "ground_truth.h5") as truth:
-        for sid, row in rows(work).items():
-            group = truth[sid]
-            apex = flows.attrs(sid)["apex_fr"]
-            true = group["landmarks"]
-            d_source = (true[truth_index(group, row.frame_numbers[apex])]
-                        - true[truth_index(group, row.frame_numbers[row.onset])])      # (68, 2)
-            src, dst = aligned.read(sid, "source_landmarks"), aligned.read(sid, "landmarks")
-            similarity, _ = cv2.estimateAffinePartial2D(src, dst)
-            d_aligned = d_source @ similarity[:, :2].T                                   # (68, 2)
-            field = flows.read(sid, "flow")
-            x = np.clip(np.rint(dst[:, 0]).astype(int), 0, field.shape[1] - 1)
-            y = np.clip(np.rint(dst[:, 1]).astype(int), 0, field.shape[0] - 1)
-            moving = np.linalg.norm(d_aligned, axis=1) > 0.3
-            if moving.sum() < 3:
-                continue
-            epe.append(np.linalg.norm(field[y, x] - d_aligned, axis=1)[moving].mean())
-            zero.append(np.linalg.norm(d_aligned, axis=1)[moving].mean())
+    epe, zero = landmark_flow_errors(work, work / "data/shards/flow", root)
     print(f"\nflow at moving landmarks: EPE {np.mean(epe):.2f} px vs {np.mean(zero):.2f} px for zero flow"
           f" ({len(epe)} clips)")
     assert np.mean(epe) < 0.7 * np.mean(zero)
