@@ -127,8 +127,9 @@ def main() -> None:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["synthesize"]["casme2"] = {**CASME2_SCALE, "subjects": args.subjects,
                                       "clips": args.clips}
-    for key in ["samm", "smic_hs", "smic_vis", "smic_nir", "casme"]:      # kept tiny: not measured
-        params["synthesize"][key].update(subjects=1, clips=2)
+    for key, size in params["synthesize"].items():                      # kept tiny: not measured
+        if key != "casme2" and isinstance(size, dict) and "clips" in size:
+            size.update(subjects=2, clips=4)
     params["synthesize"]["macro"].update(subjects=1, per_class=1)
     params["index"]["use"] = ["casme2"]
     params["preprocess"]["jobs"] = args.jobs
